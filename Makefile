@@ -1,0 +1,73 @@
+# sqlite-legrad build.  make | make test | make test-asan | make bench | make demo | make fuzz
+# Everything is built under $(BUILD); the loadable extension is ./legrad0.so.
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+PKGS    := openblas libcjson libutf8proc libpcre2-8 zlib sqlite3
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fPIC \
+           -D_GNU_SOURCE -Iengine $(PKG_CFLAGS) $(SAN)
+LDLIBS  := -lopenblas -lcjson -lutf8proc -lpcre2-8 -lstb -lz -lm -lpthread
+SQLITE_LIBS := -lsqlite3
+
+ENGINE_SRC := $(sort $(wildcard engine/*.c))
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+ENGINE_LIB := $(BUILD)/libclipengine.a
+EXT_SRC    := $(sort $(wildcard ext/*.c))
+EXT_OBJ    := $(EXT_SRC:%.c=$(BUILD)/%.o)
+EXT_SO     := $(if $(filter build,$(BUILD)),legrad0.so,$(BUILD)/legrad0.so)
+TEST_SRC   := $(sort $(wildcard tests/c/test_*.c))
+TEST_BIN   := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
+BENCH_SRC  := $(sort $(wildcard bench/*.c))
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+HEADERS    := $(wildcard engine/*.h ext/*.h tests/c/*.h)
+
+.PHONY: all deps test-deps test test-c test-asan bench demo fuzz clean
+all: deps $(ENGINE_LIB) $(if $(EXT_SRC),$(EXT_SO))
+
+deps:
+	@scripts/deps.sh build
+test-deps:
+	@scripts/deps.sh test
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(ENGINE_LIB): $(ENGINE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(EXT_SO): $(EXT_OBJ) $(ENGINE_LIB)
+	$(CC) $(CFLAGS) -shared -o $@ $(EXT_OBJ) $(ENGINE_LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/c/%.c $(ENGINE_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(ENGINE_LIB) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(ENGINE_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(ENGINE_LIB) $(LDLIBS)
+
+# Unit tests (C), SQL tests, Python tests, then the same under ASan+UBSan.
+test: test-deps all $(TEST_BIN)
+	@BUILD=$(BUILD) EXT_SO=$(EXT_SO) tests/run.sh
+	@$(MAKE) --no-print-directory test-asan
+
+test-c: all $(TEST_BIN)
+	@BUILD=$(BUILD) EXT_SO=$(EXT_SO) tests/run.sh c
+
+# Sanitizer run: every suite again, built with -fsanitize=address,undefined (OpenBLAS stays as shipped).
+test-asan: test-deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  all $(TEST_SRC:tests/c/%.c=build/asan/tests/%)
+	@BUILD=build/asan EXT_SO=build/asan/legrad0.so SANITIZE=1 tests/run.sh
+
+bench: all $(BENCH_BIN)
+	@BUILD=$(BUILD) scripts/bench.sh
+
+clean:
+	rm -rf build legrad0.so

@@ -1,0 +1,55 @@
+/*
+** Image decoding (stb_image) and CLIP preprocessing (Pillow-exact bicubic).
+**
+**   lg_image img;
+**   if (lg_image_decode(blob, n, &img, &err)) ...;            // -> 8-bit RGB, Pillow's convert("RGB")
+**   lg_frame fr;
+**   lg_preprocess(&img, &m->pre, size, mode, pixels, &fr, &err); // pixels: [3,size,size] CHW fp32
+**   lg_image_free(&img);
+**
+** lg_frame records where the model's input square lies in the original image, so masks and maps
+** can be brought into the same frame (metrics.h).
+*/
+#ifndef LEGRAD_IMAGE_H
+#define LEGRAD_IMAGE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clip.h"
+#include "lg_error.h"
+
+/* Largest accepted image, in pixels (decompression-bomb guard). Documented in docs/preprocessing.md. */
+#define LG_IMAGE_MAX_PIXELS (64u * 1024u * 1024u)
+
+typedef struct lg_image {
+  int w, h;          /* pixels */
+  uint8_t *rgb;      /* [h, w, 3], owned; free with lg_image_free */
+} lg_image;
+
+/* Geometry of preprocessing: the source image (w x h) is resized to (rw x rh), then the square
+** [cx, cx+size) x [cy, cy+size) is cropped (crop mode), or resized straight to size x size
+** (squash mode: rw = rh = size, cx = cy = 0). */
+typedef struct lg_frame {
+  int src_w, src_h;
+  int rw, rh;
+  int cx, cy;
+  int size;
+  lg_resize mode;
+} lg_frame;
+
+int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err);
+void lg_image_free(lg_image *img);
+
+/* Computes the frame (output size, crop offsets) exactly as torchvision/Pillow would. */
+int lg_frame_compute(int src_w, int src_h, int size, lg_resize mode, lg_frame *fr, lg_err *err);
+
+/* Pillow-exact bicubic resize of 8-bit RGB (or 1-channel when ch == 1). */
+int lg_resize_bicubic_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *dst, int dw, int dh,
+                         lg_err *err);
+
+/* Resize + crop/squash + normalise with pre->mean/std.  size: target S (0 = pre->size).
+** out: [3, S, S] CHW.  fr may be NULL. */
+int lg_preprocess(const lg_image *img, const lg_preprocess_cfg *pre, int size, lg_resize mode,
+                  float *out, lg_frame *fr, lg_err *err);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+** LeGrad for CLIP ViTs (official WalBouss/LeGrad semantics; docs/legrad.md), closed-form backward.
+**
+**   lg_layer_set ls;  lg_layers_from_index(-2, L, &ls, &err);   // or lg_layers_parse("9,10,11", ...)
+**   // after lg_vit_forward(m, ws, pixels, ...):
+**   lg_legrad_run(m, ws, text_emb, P, &ls, &opt, grid_maps, scores, &err);
+**   lg_legrad_final(grid_maps_for_prompt_p, ls.n, G, patch, S, S, final_map, &constant);
+*/
+#ifndef LEGRAD_LEGRAD_H
+#define LEGRAD_LEGRAD_H
+#include "clip.h"
+#include "lg_error.h"
+
+#define LG_MAX_LAYERS 256
+
+typedef struct lg_layer_set {
+  int n;                    /* number of chosen blocks, ascending, distinct */
+  int idx[LG_MAX_LAYERS];   /* block indices, 0 = first block */
+} lg_layer_set;
+
+/* Official layer_index: -2 (default) = last two blocks; 0 = all; negative counts from the end;
+** positive k = blocks k..L-1 (starting_depth = k). */
+int lg_layers_from_index(int layer_index, int n_layers, lg_layer_set *out, lg_err *err);
+/* "all", "0-11", "9,10,11", "-1", combinations like "0-3,10". */
+int lg_layers_parse(const char *spec, int n_layers, lg_layer_set *out, lg_err *err);
+
+typedef struct lg_legrad_opts {
+  int relu;     /* 1 (default): clamp the gradient at 0 before averaging */
+} lg_legrad_opts;
+
+/* Per prompt p (text_emb: [P, E], L2-normalised) and chosen block l:
+**   grid_maps[(p*ls->n + k)*G*G + r*G + c]  raw (un-normalised) grid map of block ls->idx[k]
+**   scores[p*ls->n + k]                       s_l = <t_p, normalize(ln_post(mean_tokens(x_l)) @ proj)>
+** All prompts share the single forward in ws and are batched in the backward GEMMs. */
+int lg_legrad_run(const lg_model *m, const lg_vit_ws *ws, const float *text_emb, int n_prompts,
+                  const lg_layer_set *ls, const lg_legrad_opts *opt, float *grid_maps, float *scores,
+                  lg_err *err);
+
+/* Bilinear upsampling by an integer factor, align_corners=False (F.interpolate semantics).
+** src: [gh, gw] -> dst: [gh*scale, gw*scale]. */
+void lg_upsample_bilinear(const float *src, int gh, int gw, int scale, float *dst);
+/* Bilinear resize to any (dh, dw), align_corners=False. */
+void lg_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw);
+
+/* Final map as the official code: upsample each layer map by `patch`, sum, min-max.
+** out: [G*patch, G*patch].  A constant map gives zeros and *constant = 1 (no NaN). */
+int lg_legrad_final(const float *grid_maps, int n_layers, int grid, int patch, float *out,
+                    int *constant);
+
+#endif
