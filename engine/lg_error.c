@@ -22,6 +22,6 @@ int lg_err_prefix(lg_err *err, const char *fmt, ...) {
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
   memcpy(old, err->msg, sizeof old);
-  snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+  snprintf(err->msg, sizeof err->msg, "%.256s: %.700s", prefix, old);
   return -1;
 }
