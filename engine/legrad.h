@@ -8,6 +8,8 @@
 */
 #ifndef LEGRAD_LEGRAD_H
 #define LEGRAD_LEGRAD_H
+#include <stddef.h>
+
 #include "clip.h"
 #include "lg_error.h"
 
@@ -19,9 +21,11 @@ typedef struct lg_layer_set {
 } lg_layer_set;
 
 /* Official layer_index: -2 (default) = last two blocks; 0 = all; negative counts from the end;
-** positive k = blocks k..L-1 (starting_depth = k). */
+** positive k = blocks k..L-1 (starting_depth = k).  Out of range (k >= L or k < -L): -1 + err. */
 int lg_layers_from_index(int layer_index, int n_layers, lg_layer_set *out, lg_err *err);
-/* "all", "0-11", "9,10,11", "-1", combinations like "0-3,10". */
+/* "all"; a lone integer = the official layer_index above ("-2", "0"); otherwise an explicit set of
+** block numbers and ranges: "9,10,11", "0-11", "0-3,10", "-1,-2" (negative = from the end).
+** "9-9" selects block 9 alone.  Sorted and de-duplicated; out-of-range blocks are an error. */
 int lg_layers_parse(const char *spec, int n_layers, lg_layer_set *out, lg_err *err);
 
 typedef struct lg_legrad_opts {
@@ -31,10 +35,15 @@ typedef struct lg_legrad_opts {
 /* Per prompt p (text_emb: [P, E], L2-normalised) and chosen block l:
 **   grid_maps[(p*ls->n + k)*G*G + r*G + c]  raw (un-normalised) grid map of block ls->idx[k]
 **   scores[p*ls->n + k]                       s_l = <t_p, normalize(ln_post(mean_tokens(x_l)) @ proj)>
-** All prompts share the single forward in ws and are batched in the backward GEMMs. */
+** All prompts share the single forward in ws and are batched in the backward GEMMs.
+** Needs, for each chosen block, the caches qkv, y, ln2_mean/ln2_rstd, h and x_out (never attn:
+** LG_KEEP_DEFAULT suffices).  opt may be NULL (relu = 1).  Allocates lg_legrad_scratch_bytes()
+** for the call and frees it before returning. */
 int lg_legrad_run(const lg_model *m, const lg_vit_ws *ws, const float *text_emb, int n_prompts,
                   const lg_layer_set *ls, const lg_legrad_opts *opt, float *grid_maps, float *scores,
                   lg_err *err);
+/* Bytes of scratch lg_legrad_run allocates for n_prompts on ws (for memory budgeting). */
+size_t lg_legrad_scratch_bytes(const lg_model *m, const lg_vit_ws *ws, int n_prompts, int relu);
 
 /* Bilinear upsampling by an integer factor, align_corners=False (F.interpolate semantics).
 ** src: [gh, gw] -> dst: [gh*scale, gw*scale]. */
@@ -43,7 +52,9 @@ void lg_upsample_bilinear(const float *src, int gh, int gw, int scale, float *ds
 void lg_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw);
 
 /* Final map as the official code: upsample each layer map by `patch`, sum, min-max.
-** out: [G*patch, G*patch].  A constant map gives zeros and *constant = 1 (no NaN). */
+** grid_maps: [n_layers, G, G] (one prompt's block of lg_legrad_run's output).
+** out: [G*patch, G*patch].  A constant map gives zeros and *constant = 1 (no NaN).
+** Returns -1 only for invalid sizes (n_layers, grid, patch < 1, or G*patch > 65536). */
 int lg_legrad_final(const float *grid_maps, int n_layers, int grid, int patch, float *out,
                     int *constant);
 
