@@ -4,7 +4,7 @@
 **   lg_layer_set ls;  lg_layers_from_index(-2, L, &ls, &err);   // or lg_layers_parse("9,10,11", ...)
 **   // after lg_vit_forward(m, ws, pixels, ...):
 **   lg_legrad_run(m, ws, text_emb, P, &ls, &opt, grid_maps, scores, &err);
-**   lg_legrad_final(grid_maps_for_prompt_p, ls.n, G, patch, S, S, final_map, &constant);
+**   lg_legrad_final(grid_maps + p*ls.n*G*G, ls.n, G, patch, final_map, &constant);  // prompt p
 */
 #ifndef LEGRAD_LEGRAD_H
 #define LEGRAD_LEGRAD_H
@@ -53,7 +53,8 @@ void lg_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, in
 
 /* Final map as the official code: upsample each layer map by `patch`, sum, min-max.
 ** grid_maps: [n_layers, G, G] (one prompt's block of lg_legrad_run's output).
-** out: [G*patch, G*patch].  A constant map gives zeros and *constant = 1 (no NaN).
+** out: [G*patch, G*patch].  A constant map (or one with a non-finite value) gives zeros and
+** *constant = 1: never NaN.
 ** Returns -1 only for invalid sizes (n_layers, grid, patch < 1, or G*patch > 65536). */
 int lg_legrad_final(const float *grid_maps, int n_layers, int grid, int patch, float *out,
                     int *constant);

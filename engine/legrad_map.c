@@ -84,12 +84,14 @@ int lg_legrad_final(const float *grid_maps, int n_layers, int grid, int patch, f
   }
   /* Per-map min-max, (x - min) / (max - min) in float as the official min_max. */
   float mn = out[0], mx = out[0];
-  for (size_t i = 1; i < npix; i++) {
+  int finite = 1;
+  for (size_t i = 0; i < npix; i++) {
+    if (!isfinite(out[i])) finite = 0;
     if (out[i] < mn) mn = out[i];
     if (out[i] > mx) mx = out[i];
   }
   float range = mx - mn;
-  if (!(range > 0.f) || !isfinite(range)) {
+  if (!finite || !(range > 0.f) || !isfinite(range)) {
     /* Constant (or non-finite) map: the official code would divide by zero and return NaN. */
     for (size_t i = 0; i < npix; i++) out[i] = 0.f;
     if (constant) *constant = 1;
