@@ -21,9 +21,17 @@
 /* Largest accepted image, in pixels (decompression-bomb guard). Documented in docs/preprocessing.md. */
 #define LG_IMAGE_MAX_PIXELS (64u * 1024u * 1024u)
 
+/* A decoded image.  Only w, h and rgb are required; the two extra fields reproduce how Pillow
+** resamples images that are not plain RGB (spec 5.1 item 4) and may be left zero:
+**   alpha    source alpha (RGBA/LA images): Pillow resizes those premultiplied ("RGBa"), then
+**            un-premultiplies and drops alpha; NULL for opaque sources.
+**   nearest  1 for palette ("P") and 1-bit ("1") sources, which Pillow resizes with NEAREST.
+** (Refined by helper B: alpha and nearest added; zero-initialised users keep the old behaviour.) */
 typedef struct lg_image {
   int w, h;          /* pixels */
   uint8_t *rgb;      /* [h, w, 3], owned; free with lg_image_free */
+  uint8_t *alpha;    /* [h, w] or NULL, owned */
+  int nearest;       /* 0 = bicubic, 1 = Pillow NEAREST (palette / 1-bit sources) */
 } lg_image;
 
 /* Geometry of preprocessing: the source image (w x h) is resized to (rw x rh), then the square
@@ -43,12 +51,23 @@ void lg_image_free(lg_image *img);
 /* Computes the frame (output size, crop offsets) exactly as torchvision/Pillow would. */
 int lg_frame_compute(int src_w, int src_h, int size, lg_resize mode, lg_frame *fr, lg_err *err);
 
-/* Pillow-exact bicubic resize of 8-bit RGB (or 1-channel when ch == 1). */
+/* Pillow-exact bicubic resize of interleaved 8-bit pixels with ch channels (1..4).
+** src: [sh, sw, ch], dst: [dh, dw, ch]. */
 int lg_resize_bicubic_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *dst, int dw, int dh,
                          lg_err *err);
 
+/* Pillow's NEAREST resize (ImagingScaleAffine), used for palette images. Same layout as above. */
+int lg_resize_nearest_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *dst, int dw, int dh,
+                         lg_err *err);
+
+/* The 8-bit model input before normalisation: resize + crop/squash + RGB conversion exactly as
+** torchvision/Pillow.  size: target S (> 0).  out: [S, S, 3] HWC uint8.  fr may be NULL. */
+int lg_preprocess_u8(const lg_image *img, int size, lg_resize mode, uint8_t *out, lg_frame *fr,
+                     lg_err *err);
+
 /* Resize + crop/squash + normalise with pre->mean/std.  size: target S (0 = pre->size).
-** out: [3, S, S] CHW.  fr may be NULL. */
+** out: [3, S, S] CHW, x = ((float)u8 / 255 - mean[c]) / std[c] in fp32 like ToTensor+Normalize.
+** fr may be NULL. */
 int lg_preprocess(const lg_image *img, const lg_preprocess_cfg *pre, int size, lg_resize mode,
                   float *out, lg_frame *fr, lg_err *err);
 

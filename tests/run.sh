@@ -20,7 +20,7 @@ tally() {  # tally NAME OUTPUT_FILE RC
   if [ -z "$line" ] || [ "$3" != 0 ]; then
     broken="$broken $1"; tail -n 40 "$2"
   fi
-  p=$(sed -nE 's/.*[^0-9]?([0-9]+) passed.*/\1/p' <<<"$line"); f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")
+  p=$(sed -nE 's/(^|.*[^0-9])([0-9]+) passed.*/\2/p' <<<"$line"); f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")
   s=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$line")
   pass=$((pass + ${p:-0})); fail=$((fail + ${f:-0})); skip=$((skip + ${s:-0}))
   echo "  $1: ${line:-no summary line (exit $3)}"

@@ -1,0 +1,280 @@
+/*
+** Image decoding: a JPEG, PNG, BMP or GIF blob in memory -> 8-bit RGB, like Pillow's
+** Image.open(...).convert("RGB") (spec clip-engine.md 5.1 item 4).
+**
+**   lg_image img;
+**   if (lg_image_decode(blob, n, &img, &err)) fprintf(stderr, "%s\n", err.msg);
+**   ...
+**   lg_image_free(&img);
+**
+** JPEG is decoded by libjpeg-turbo (Debian libjpeg62-turbo, the library Pillow links) with Pillow's
+** settings (islow DCT, fancy upsampling), so JPEG pixels equal Pillow's exactly; stb_image differs
+** by up to 3 levels on ~2-4 % of pixels (measured in docs/preprocessing.md).  CMYK/YCCK JPEGs go
+** to stb_image.  PNG, BMP and GIF are decoded by stb_image (Debian libstb), which is exact for them.
+** Only these four formats are accepted, recognised by their magic bytes (stb would otherwise also
+** guess TGA, which has no signature).  Before any pixel is
+** decoded the header is read with stbi_info_from_memory and images with a zero side or more than
+** LG_IMAGE_MAX_PIXELS pixels are refused (decompression bombs).  Truncated files are refused too:
+** stb_image zero-fills a JPEG or BMP that ends early, where Pillow raises "image file is
+** truncated", so the JPEG marker structure and the BMP pixel-array size are checked here.
+**
+** Besides the RGB pixels the decoder records what Pillow's resize needs to know about the source
+** mode: the alpha channel (RGBA/LA sources are resized premultiplied) and whether the source is a
+** palette or 1-bit image (resized with NEAREST).  See docs/preprocessing.md.
+*/
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <stdio.h>
+
+#include <jpeglib.h>
+#include <stb/stb_image.h>
+
+#include "image.h"
+
+/* Source formats accepted, recognised by magic bytes. */
+typedef enum { FMT_NONE = 0, FMT_JPEG, FMT_PNG, FMT_BMP, FMT_GIF } img_format;
+
+/* Returns the format announced by the first bytes of p[0..n), or FMT_NONE. */
+static img_format sniff_format(const uint8_t *p, size_t n) {
+  static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+  if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) return FMT_JPEG;
+  if (n >= 8 && memcmp(p, png_sig, 8) == 0) return FMT_PNG;
+  if (n >= 2 && p[0] == 'B' && p[1] == 'M') return FMT_BMP;
+  if (n >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0)) return FMT_GIF;
+  return FMT_NONE;
+}
+
+static const char *format_name(img_format f) {
+  switch (f) {
+  case FMT_JPEG: return "JPEG";
+  case FMT_PNG: return "PNG";
+  case FMT_BMP: return "BMP";
+  case FMT_GIF: return "GIF";
+  default: return "unknown";
+  }
+}
+
+static unsigned rd_le16(const uint8_t *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
+static uint32_t rd_le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Walks the JPEG marker structure of p[0..n) and returns 1 when an EOI marker (FF D9) is reached
+** outside any marker segment, 0 when the data ends first (a truncated file).  Entropy-coded data
+** after SOS is skipped byte by byte: inside it FF is always followed by 00 (stuffing) or a restart
+** marker D0..D7, so any other FF xx is the next marker. */
+static int jpeg_is_complete(const uint8_t *p, size_t n) {
+  size_t i = 2; /* after SOI */
+  while (i + 1 < n) {
+    if (p[i] != 0xff) return 0;  /* corrupt: not at a marker */
+    uint8_t m = p[i + 1];
+    if (m == 0xff) { i++; continue; }  /* fill byte */
+    if (m == 0xd9) return 1;           /* EOI */
+    if (m == 0x01 || (m >= 0xd0 && m <= 0xd7)) { i += 2; continue; } /* no length field */
+    if (i + 3 >= n) return 0;
+    size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
+    if (len < 2) return 0;
+    i += 2 + len;
+    if (m == 0xda) { /* SOS: skip entropy-coded data up to the next real marker */
+      while (i + 1 < n) {
+        if (p[i] == 0xff && p[i + 1] != 0x00 && !(p[i + 1] >= 0xd0 && p[i + 1] <= 0xd7)) break;
+        i++;
+      }
+    }
+  }
+  return 0;
+}
+
+/* For an uncompressed BMP: 1 when the pixel array announced by the header fits in n bytes,
+** 0 when the file is shorter (truncated).  Other compressions are left to stb_image. */
+static int bmp_is_complete(const uint8_t *p, size_t n, int w, int h) {
+  if (n < 30) return 0;
+  uint32_t off = rd_le32(p + 10), hsz = rd_le32(p + 14);
+  unsigned bpp = hsz == 12 ? rd_le16(p + 24) : rd_le16(p + 28);
+  uint32_t compression = hsz >= 40 && n >= 34 ? rd_le32(p + 30) : 0;
+  if (compression != 0 && compression != 3 && compression != 6) return 1;
+  unsigned long long stride = (((unsigned long long)w * bpp + 31) / 32) * 4;
+  return (unsigned long long)off + stride * (unsigned long long)h <= n;
+}
+
+/* 1 when Pillow would open this source as a palette ("P") or bilevel ("1") image, which its
+** Image.resize resamples with NEAREST instead of the requested filter. */
+static int pillow_uses_nearest(img_format f, const uint8_t *p, size_t n) {
+  if (f == FMT_GIF) return 1;  /* GIF frames are "P" */
+  if (f == FMT_PNG && n >= 26 && memcmp(p + 12, "IHDR", 4) == 0) {
+    int depth = p[24], colour = p[25];
+    return colour == 3 || (colour == 0 && depth == 1);
+  }
+  if (f == FMT_BMP && n >= 30) {
+    uint32_t hsz = rd_le32(p + 14);
+    unsigned bpp = hsz == 12 ? rd_le16(p + 24) : rd_le16(p + 28);
+    return bpp <= 8;
+  }
+  return 0;
+}
+
+/* libjpeg error manager that longjmps back instead of exiting, keeping the message. */
+typedef struct {
+  struct jpeg_error_mgr pub;
+  jmp_buf jump;
+  char msg[JMSG_LENGTH_MAX];
+} jpeg_err_mgr;
+
+static void jpeg_error_exit(j_common_ptr cinfo) {
+  jpeg_err_mgr *e = (jpeg_err_mgr *)cinfo->err;
+  (*cinfo->err->format_message)(cinfo, e->msg);
+  longjmp(e->jump, 1);
+}
+
+/* Warnings ("Corrupt JPEG data: ...") are ignored like Pillow does; truncation is caught before. */
+static void jpeg_emit_message(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
+
+/* Decodes a YCbCr/greyscale/RGB JPEG to RGB with libjpeg-turbo's defaults (as Pillow).
+** Returns 0 with *rgb = malloc'ed [h, w, 3]; 1 when the JPEG is CMYK/YCCK (caller falls back to
+** stb_image); -1 on error. */
+static int jpeg_decode_rgb(const uint8_t *p, size_t n, int w, int h, uint8_t **rgb, lg_err *err) {
+  struct jpeg_decompress_struct cinfo;
+  jpeg_err_mgr jerr;
+  uint8_t *volatile out = NULL;
+  volatile int rc = -1;
+  memset(&cinfo, 0, sizeof cinfo);
+  cinfo.err = jpeg_std_error(&jerr.pub);
+  jerr.pub.error_exit = jpeg_error_exit;
+  jerr.pub.emit_message = jpeg_emit_message;
+  jerr.msg[0] = 0;
+  if (setjmp(jerr.jump)) {
+    lg_errf(err, "lg_image_decode: cannot decode the JPEG image (%s)", jerr.msg);
+    goto done;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, p, (unsigned long)n);
+  jpeg_read_header(&cinfo, TRUE);
+  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+    rc = 1;
+    goto done;
+  }
+  if ((int)cinfo.image_width != w || (int)cinfo.image_height != h) {
+    lg_errf(err, "lg_image_decode: JPEG header says %u x %u, expected %d x %d", cinfo.image_width,
+            cinfo.image_height, w, h);
+    goto done;
+  }
+  cinfo.out_color_space = JCS_RGB;  /* greyscale is replicated, as Pillow's L -> RGB */
+  jpeg_start_decompress(&cinfo);
+  out = malloc((size_t)w * (size_t)h * 3);
+  if (!out) {
+    lg_errf(err, "lg_image_decode: out of memory for %d x %d pixels", w, h);
+    goto done;
+  }
+  while (cinfo.output_scanline < cinfo.output_height) {
+    JSAMPROW row = out + (size_t)cinfo.output_scanline * (size_t)w * 3;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  *rgb = out;
+  out = NULL;
+  rc = 0;
+done:
+  jpeg_destroy_decompress(&cinfo);
+  free(out);
+  return rc;
+}
+
+int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err) {
+  const uint8_t *p = data;
+  uint8_t *px = NULL;
+  int rc = -1, w = 0, h = 0, comp = 0;
+  if (!out) return lg_errf(err, "lg_image_decode: out is NULL");
+  memset(out, 0, sizeof *out);
+  if (!p || n == 0) return lg_errf(err, "lg_image_decode: empty image blob (0 bytes)");
+  if (n > INT_MAX) return lg_errf(err, "lg_image_decode: image blob of %zu bytes is too large", n);
+
+  img_format fmt = sniff_format(p, n);
+  if (fmt == FMT_NONE) {
+    char hex[32] = "";
+    size_t k = n < 4 ? n : 4, o = 0;
+    for (size_t i = 0; i < k; i++) o += (size_t)snprintf(hex + o, sizeof hex - o, i ? " %02x" : "%02x", p[i]);
+    return lg_errf(err, "lg_image_decode: not a JPEG/PNG/BMP/GIF image (first bytes %s)", hex);
+  }
+  if (!stbi_info_from_memory(p, (int)n, &w, &h, &comp)) {
+    return lg_errf(err, "lg_image_decode: cannot read the %s header (%s)", format_name(fmt),
+                   stbi_failure_reason());
+  }
+  if (w <= 0 || h <= 0) {
+    return lg_errf(err, "lg_image_decode: %s image has zero size (%d x %d)", format_name(fmt), w, h);
+  }
+  if ((unsigned long long)w * (unsigned long long)h > LG_IMAGE_MAX_PIXELS) {
+    return lg_errf(err,
+                   "lg_image_decode: %s image of %d x %d pixels exceeds the limit of %u pixels",
+                   format_name(fmt), w, h, (unsigned)LG_IMAGE_MAX_PIXELS);
+  }
+  if ((fmt == FMT_JPEG && !jpeg_is_complete(p, n)) || (fmt == FMT_BMP && !bmp_is_complete(p, n, w, h))) {
+    return lg_errf(err, "lg_image_decode: %s image is truncated (%zu bytes, no end of image data)",
+                   format_name(fmt), n);
+  }
+
+  int nearest = pillow_uses_nearest(fmt, p, n);
+  int want_alpha = !nearest && (comp == 2 || comp == 4);
+  if (fmt == FMT_JPEG) {
+    uint8_t *rgb = NULL;
+    int jr = jpeg_decode_rgb(p, n, w, h, &rgb, err);
+    if (jr < 0) return -1;
+    if (jr == 0) {
+      out->rgb = rgb;
+      out->w = w;
+      out->h = h;
+      return 0;
+    }
+  }
+  int dw = 0, dh = 0, dc = 0;
+  px = stbi_load_from_memory(p, (int)n, &dw, &dh, &dc, want_alpha ? 4 : 3);
+  if (!px) {
+    lg_errf(err, "lg_image_decode: cannot decode the %s image (%s)", format_name(fmt),
+            stbi_failure_reason());
+    goto done;
+  }
+  if (dw != w || dh != h) {
+    lg_errf(err, "lg_image_decode: %s header says %d x %d but %d x %d was decoded",
+            format_name(fmt), w, h, dw, dh);
+    goto done;
+  }
+  size_t npx = (size_t)w * (size_t)h;
+  if (want_alpha) {
+    out->rgb = malloc(npx * 3);
+    out->alpha = malloc(npx);
+    if (!out->rgb || !out->alpha) {
+      lg_errf(err, "lg_image_decode: out of memory for %d x %d pixels", w, h);
+      goto done;
+    }
+    int opaque = 1;
+    for (size_t i = 0; i < npx; i++) {
+      memcpy(out->rgb + 3 * i, px + 4 * i, 3);
+      out->alpha[i] = px[4 * i + 3];
+      opaque &= px[4 * i + 3] == 255;
+    }
+    if (opaque) { free(out->alpha); out->alpha = NULL; } /* premultiplying by 255 is exact */
+  } else {
+    out->rgb = px;
+    px = NULL;
+  }
+  out->w = w;
+  out->h = h;
+  out->nearest = nearest;
+  rc = 0;
+done:
+  stbi_image_free(px);
+  if (rc) lg_image_free(out);
+  return rc;
+}
+
+void lg_image_free(lg_image *img) {
+  if (!img) return;
+  free(img->rgb);
+  free(img->alpha);
+  img->rgb = NULL;
+  img->alpha = NULL;
+  img->w = img->h = 0;
+  img->nearest = 0;
+}
