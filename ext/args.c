@@ -1,0 +1,198 @@
+/*
+** The one parser for the arguments of legrad(), legrad_layers() and the clip_* functions, and the
+** single home of their error messages.  Every message names the function, the argument (number and
+** name), what was expected and what was found, e.g.
+**
+**   legrad(): argument 1 (image) must be a BLOB of encoded image bytes, found TEXT; to read a
+**   file use readfile('path')
+**   legrad(): argument 4 (options): unknown key "sise" (expected one of: model, size, resize, relu,
+**   cache)
+**
+** Options are a JSON object parsed with cJSON; unknown keys are errors so typos never pass
+** silently.
+*/
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conn.h"
+
+const char *lg_type_name(int type) {
+  switch (type) {
+    case SQLITE_INTEGER: return "INTEGER";
+    case SQLITE_FLOAT: return "REAL";
+    case SQLITE_TEXT: return "TEXT";
+    case SQLITE_BLOB: return "BLOB";
+    default: return "NULL";
+  }
+}
+
+void lg_result_err(sqlite3_context *ctx, const lg_err *err) {
+  sqlite3_result_error(ctx, err->msg, -1);
+}
+
+/* The option names in mask order, for "expected one of" lists. */
+static const char *const opt_names[] = {"model", "size", "resize", "relu", "cache"};
+
+/* Writes the names allowed by mask as "model, size, ..." into out. */
+static void opts_expected(unsigned allowed, char *out, size_t cap) {
+  size_t len = 0;
+  out[0] = 0;
+  for (unsigned i = 0; i < sizeof opt_names / sizeof opt_names[0]; i++) {
+    if (!(allowed & (1u << i))) continue;
+    len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "", opt_names[i]);
+    if (len >= cap) break;
+  }
+}
+
+/* JSON value as a boolean: true/false or the integers 0/1.  Returns -1 when it is neither. */
+static int json_bool(const cJSON *it) {
+  if (cJSON_IsBool(it)) return cJSON_IsTrue(it) ? 1 : 0;
+  if (cJSON_IsNumber(it) && (it->valuedouble == 0 || it->valuedouble == 1))
+    return it->valuedouble == 1;
+  return -1;
+}
+
+int lg_opts_parse(sqlite3_value *v, unsigned allowed, const char *fn, int argno, lg_opts *o,
+                  lg_err *err) {
+  memset(o, 0, sizeof *o);
+  o->resize = -1;
+  o->relu = 1;
+  o->cache = 1;
+  if (!v || sqlite3_value_type(v) == SQLITE_NULL) return 0;
+  if (sqlite3_value_type(v) != SQLITE_TEXT)
+    return lg_errf(err, "%s(): argument %d (options) must be a JSON object as TEXT, found %s", fn,
+                   argno, lg_type_name(sqlite3_value_type(v)));
+  const char *text = (const char *)sqlite3_value_text(v);
+  int rc = -1;
+  cJSON *root = cJSON_ParseWithLength(text, (size_t)sqlite3_value_bytes(v));
+  char expected[128];
+  opts_expected(allowed, expected, sizeof expected);
+  if (!root || !cJSON_IsObject(root)) {
+    lg_errf(err, "%s(): argument %d (options) must be a JSON object like '{\"size\": 448}', "
+                 "found '%.80s'", fn, argno, text);
+    goto done;
+  }
+  for (const cJSON *it = root->child; it; it = it->next) {
+    const char *k = it->string ? it->string : "";
+    unsigned bit = 0;
+    for (unsigned i = 0; i < sizeof opt_names / sizeof opt_names[0]; i++)
+      if (strcmp(k, opt_names[i]) == 0) bit = 1u << i;
+    if (!(bit & allowed)) {
+      lg_errf(err, "%s(): argument %d (options): unknown key \"%.64s\" (expected one of: %s)", fn,
+              argno, k, expected);
+      goto done;
+    }
+    if (bit == LG_OPT_MODEL) {
+      if (!cJSON_IsString(it) || !it->valuestring[0] || strlen(it->valuestring) >= sizeof o->model) {
+        lg_errf(err, "%s(): argument %d (options): \"model\" must be a registered model name "
+                     "(a non-empty string), found %s", fn, argno,
+                cJSON_IsString(it) ? "an empty or over-long string" : "a non-string");
+        goto done;
+      }
+      memcpy(o->model, it->valuestring, strlen(it->valuestring) + 1);
+    } else if (bit == LG_OPT_SIZE) {
+      double d = cJSON_IsNumber(it) ? it->valuedouble : -1;
+      if (!(d >= 1 && d <= 8192 && d == floor(d))) {
+        lg_errf(err, "%s(): argument %d (options): \"size\" must be a positive integer image side "
+                     "in pixels (e.g. 224 or 448), found %s", fn, argno,
+                cJSON_IsNumber(it) ? "an out-of-range or fractional number" : "a non-number");
+        goto done;
+      }
+      o->size = (int)d;
+    } else if (bit == LG_OPT_RESIZE) {
+      if (cJSON_IsString(it) && strcmp(it->valuestring, "crop") == 0) o->resize = LG_RESIZE_CROP;
+      else if (cJSON_IsString(it) && strcmp(it->valuestring, "squash") == 0)
+        o->resize = LG_RESIZE_SQUASH;
+      else {
+        lg_errf(err, "%s(): argument %d (options): \"resize\" must be \"crop\" or \"squash\", "
+                     "found %.40s%s%s", fn, argno, cJSON_IsString(it) ? "\"" : "",
+                cJSON_IsString(it) ? it->valuestring : "a non-string",
+                cJSON_IsString(it) ? "\"" : "");
+        goto done;
+      }
+    } else {
+      int b = json_bool(it);
+      if (b < 0) {
+        lg_errf(err, "%s(): argument %d (options): \"%s\" must be true or false", fn, argno, k);
+        goto done;
+      }
+      if (bit == LG_OPT_RELU) o->relu = b;
+      else o->cache = b;
+    }
+  }
+  rc = 0;
+done:
+  cJSON_Delete(root);
+  return rc;
+}
+
+int lg_arg_image(sqlite3_value *v, const char *fn, int argno, const void **data, int *n,
+                 lg_err *err) {
+  int t = sqlite3_value_type(v);
+  if (t == SQLITE_NULL) return 1;
+  if (t == SQLITE_TEXT)
+    return lg_errf(err, "%s(): argument %d (image) must be a BLOB of encoded image bytes, found "
+                        "TEXT; to read a file use readfile('path')", fn, argno);
+  if (t != SQLITE_BLOB)
+    return lg_errf(err, "%s(): argument %d (image) must be a BLOB of encoded image bytes, found %s",
+                   fn, argno, lg_type_name(t));
+  *data = sqlite3_value_blob(v);
+  *n = sqlite3_value_bytes(v);
+  if (*n == 0)
+    return lg_errf(err, "%s(): argument %d (image) must be a BLOB of encoded image bytes, found an "
+                        "empty BLOB", fn, argno);
+  return 0;
+}
+
+int lg_arg_text(sqlite3_value *v, const char *fn, int argno, const char **text, lg_err *err) {
+  int t = sqlite3_value_type(v);
+  if (t == SQLITE_NULL) return 1;
+  if (t == SQLITE_BLOB)
+    return lg_errf(err, "%s(): argument %d (text) must be TEXT, found BLOB", fn, argno);
+  *text = (const char *)sqlite3_value_text(v);
+  if (!*text) return lg_errf(err, "%s(): out of memory", fn);
+  return 0;
+}
+
+int lg_arg_layers(sqlite3_value *v, const char *fn, int argno, int n_layers, lg_layer_set *ls,
+                  lg_err *err) {
+  int t = v ? sqlite3_value_type(v) : SQLITE_NULL;
+  int rc;
+  if (t == SQLITE_NULL || t == SQLITE_INTEGER) {
+    sqlite3_int64 idx = t == SQLITE_NULL ? -2 : sqlite3_value_int64(v);
+    if (idx < -(sqlite3_int64)n_layers || idx >= n_layers)
+      return lg_errf(err, "%s(): argument %d (layers): layer_index %lld is out of range for a "
+                          "model with %d layers (expected %d..%d)", fn, argno, (long long)idx,
+                     n_layers, -n_layers, n_layers - 1);
+    rc = lg_layers_from_index((int)idx, n_layers, ls, err);
+  } else if (t == SQLITE_TEXT) {
+    rc = lg_layers_parse((const char *)sqlite3_value_text(v), n_layers, ls, err);
+  } else {
+    return lg_errf(err, "%s(): argument %d (layers) must be an INTEGER layer_index (e.g. -2) or "
+                        "TEXT like 'all', '0-11' or '9,10,11', found %s", fn, argno,
+                   lg_type_name(t));
+  }
+  if (rc) return lg_err_prefix(err, "%s(): argument %d (layers)", fn, argno);
+  return 0;
+}
+
+void lg_layers_key(const lg_layer_set *ls, char *out, size_t cap) {
+  size_t len = 0;
+  out[0] = 0;
+  for (int k = 0; k < ls->n && len < cap; k++)
+    len += (size_t)snprintf(out + len, cap - len, "%s%d", k ? "," : "", ls->idx[k]);
+}
+
+int lg_opts_geometry(const lg_opts *o, const lg_model *m, const char *fn, int argno, int *size,
+                     lg_resize *mode, lg_err *err) {
+  int patch = m->vision.patch;
+  int s = o->size ? o->size : m->pre.size;
+  if (patch <= 0 || s % patch != 0 || s / patch > 64)
+    return lg_errf(err, "%s(): argument %d (options): \"size\" must be a multiple of the model's "
+                        "patch size %d, at most %d, found %d", fn, argno, patch, patch * 64, s);
+  *size = s;
+  *mode = o->resize < 0 ? m->pre.resize : (lg_resize)o->resize;
+  return 0;
+}

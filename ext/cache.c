@@ -1,0 +1,167 @@
+/*
+** The persistent map cache: a plain table of the connection's main database,
+**
+**   CREATE TABLE legrad_cache(
+**     model TEXT, image TEXT, prompt TEXT, layers TEXT, size INTEGER, resize TEXT,
+**     options TEXT, method TEXT,      -- the key (PRIMARY KEY over all eight)
+**     map BLOB,                       -- the exact blob legrad()/legrad_layers() returned
+**     created TEXT)                   -- CURRENT_TIMESTAMP of the write
+**
+** created on first write.  legrad() and legrad_layers() look a map up before computing it and store
+** it afterwards, so a hit returns the byte-identical blob.
+**
+** CONSISTENCY
+**   Each map is written by one INSERT OR REPLACE on a statement prepared on the same connection:
+**   a row is either absent or complete.  Inside an explicit transaction the rows belong to it (a
+**   ROLLBACK removes them again); in autocommit mode each row commits on its own, so when a later
+**   row of the same query fails, the maps of the earlier rows stay valid and cached.
+**   A read-only database (sqlite3_db_readonly, PRAGMA query_only, or a write that fails with
+**   SQLITE_READONLY/BUSY/LOCKED) is used for lookups only: the map is computed and returned, no
+**   error is raised.
+**
+** THE IMAGE KEY
+**   SQLite exposes no hash function and the project has no crypto dependency (OpenSSL is not one),
+**   so the image key is FNV-1a with 128-bit state (offset basis and prime from the FNV reference,
+**   draft-eastlake-fnv) over the 8-byte little-endian length followed by the bytes.  zlib's CRC-32
+**   is too short (a collision among 10^5 images is likely); 128 bits make an accidental collision
+**   negligible.  FNV is not collision-resistant against a deliberate attacker: whoever can write
+**   both images and the cache table could make two images share a key (documented in
+**   docs/sql-api.md).
+*/
+#include <string.h>
+
+#include "conn.h"
+
+void lg_content_hash(const void *data, size_t n, char out[33]) {
+  typedef unsigned __int128 u128;
+  const u128 prime = ((u128)0x0000000001000000ULL << 64) | 0x000000000000013BULL;
+  u128 h = ((u128)0x6c62272e07bb0142ULL << 64) | 0x62b821756295c58dULL;
+  const unsigned char *p = data;
+  for (int i = 0; i < 8; i++) {  /* the length first, so a prefix never shares a key */
+    h ^= (unsigned char)((uint64_t)n >> (8 * i));
+    h *= prime;
+  }
+  for (size_t i = 0; i < n; i++) {
+    h ^= p[i];
+    h *= prime;
+  }
+  static const char hex[] = "0123456789abcdef";
+  for (int i = 0; i < 16; i++) {
+    unsigned char b = (unsigned char)(h >> (8 * (15 - i)));
+    out[2 * i] = hex[b >> 4];
+    out[2 * i + 1] = hex[b & 15];
+  }
+  out[32] = 0;
+}
+
+static const char cache_ddl[] =
+    "CREATE TABLE IF NOT EXISTS main.legrad_cache("
+    "model TEXT NOT NULL, image TEXT NOT NULL, prompt TEXT NOT NULL, layers TEXT NOT NULL, "
+    "size INTEGER NOT NULL, resize TEXT NOT NULL, options TEXT NOT NULL, method TEXT NOT NULL, "
+    "map BLOB NOT NULL, created TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, "
+    "PRIMARY KEY(model, image, prompt, layers, size, resize, options, method))";
+
+/* Binds the eight key columns as ?1..?8. */
+static void cache_bind_key(sqlite3_stmt *st, const lg_cache_key *k) {
+  sqlite3_bind_text(st, 1, k->model, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, k->image, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, k->prompt, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, k->layers, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 5, k->size);
+  sqlite3_bind_text(st, 6, k->resize, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 7, k->options, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 8, k->method, -1, SQLITE_STATIC);
+}
+
+int lg_cache_get(lg_conn *c, const lg_cache_key *k, unsigned char **blob, int *n) {
+  sqlite3_stmt *st = NULL;
+  int hit = 0;
+  *blob = NULL;
+  *n = 0;
+  /* Preparing fails while the table does not exist yet: that is a miss. */
+  if (sqlite3_prepare_v2(c->db,
+                         "SELECT map FROM main.legrad_cache WHERE model=?1 AND image=?2 AND "
+                         "prompt=?3 AND layers=?4 AND size=?5 AND resize=?6 AND options=?7 AND "
+                         "method=?8",
+                         -1, &st, NULL) == SQLITE_OK) {
+    cache_bind_key(st, k);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB) {
+      int len = sqlite3_column_bytes(st, 0);
+      const void *p = sqlite3_column_blob(st, 0);
+      if (p && len > 0 && (*blob = sqlite3_malloc(len)) != NULL) {
+        memcpy(*blob, p, (size_t)len);
+        *n = len;
+        hit = 1;
+      }
+    }
+  }
+  sqlite3_finalize(st);
+  if (hit) c->cache_hits++;
+  else c->cache_misses++;
+  return hit;
+}
+
+void lg_cache_put(lg_conn *c, const lg_cache_key *k, const unsigned char *blob, int n) {
+  static const char ins[] =
+      "INSERT OR REPLACE INTO main.legrad_cache(model, image, prompt, layers, size, resize, "
+      "options, method, map) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_db_readonly(c->db, "main") == 1) return;
+  if (sqlite3_prepare_v2(c->db, ins, -1, &st, NULL) != SQLITE_OK) {
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_exec(c->db, cache_ddl, NULL, NULL, NULL) != SQLITE_OK) return;
+    if (sqlite3_prepare_v2(c->db, ins, -1, &st, NULL) != SQLITE_OK) { sqlite3_finalize(st); return; }
+  }
+  cache_bind_key(st, k);
+  sqlite3_bind_blob(st, 9, blob, n, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_DONE) c->cache_writes++;
+  sqlite3_finalize(st);
+}
+
+void lg_cache_key_init(lg_cache_key *k, const lg_legrad_req *r, const char *method) {
+  memset(k, 0, sizeof *k);
+  k->model = r->m->fingerprint;
+  lg_content_hash(r->img, (size_t)r->n_img, k->image);
+  k->prompt = r->text;
+  lg_layers_key(&r->ls, k->layers, sizeof k->layers);
+  k->size = r->size;
+  k->resize = r->mode == LG_RESIZE_SQUASH ? "squash" : "crop";
+  k->options = r->opts.relu ? "relu=1" : "relu=0";
+  k->method = method;
+}
+
+char *lg_cache_stats_json(lg_conn *c) {
+  sqlite3_int64 rows = 0, bytes = 0;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(c->db, "SELECT count(*), coalesce(sum(length(map)), 0) FROM "
+                                "main.legrad_cache", -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    rows = sqlite3_column_int64(st, 0);
+    bytes = sqlite3_column_int64(st, 1);
+  }
+  sqlite3_finalize(st);
+  return sqlite3_mprintf("{\"hits\":%lld,\"misses\":%lld,\"writes\":%lld,\"rows\":%lld,"
+                         "\"bytes\":%lld}", (long long)c->cache_hits, (long long)c->cache_misses,
+                         (long long)c->cache_writes, (long long)rows, (long long)bytes);
+}
+
+int lg_cache_clear(lg_conn *c, sqlite3_int64 *n_deleted, lg_err *err) {
+  sqlite3_stmt *st = NULL;
+  *n_deleted = 0;
+  /* No table yet: nothing to clear. */
+  if (sqlite3_prepare_v2(c->db, "DELETE FROM main.legrad_cache", -1, &st, NULL) != SQLITE_OK) {
+    sqlite3_finalize(st);
+    return 0;
+  }
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE) {
+    lg_errf(err, "legrad_cache_clear(): cannot delete from legrad_cache: %s",
+            sqlite3_errmsg(c->db));
+    sqlite3_finalize(st);
+    return -1;
+  }
+  *n_deleted = sqlite3_changes(c->db);
+  sqlite3_finalize(st);
+  return 0;
+}

@@ -1,0 +1,199 @@
+/*
+** CLIP embeddings in SQL.
+**
+**   clip_image_embedding(image [, options])  -> float32 BLOB [E], L2-normalised, subtype 223
+**   clip_text_embedding(text [, options])    -> float32 BLOB [E], L2-normalised, subtype 223
+**   clip_similarity(image, text [, options]) -> REAL cosine of the two embeddings
+**   clip_tokenize(text [, options])          -> JSON array of token ids, SOT ... EOT (no padding)
+**
+**   SELECT clip_similarity(readfile('cat.jpg'), 'a photo of a cat');
+**   CREATE VIRTUAL TABLE v USING vec0(e float[512]);            -- sqlite-vec, if loaded
+**   INSERT INTO v SELECT rowid, clip_image_embedding(img) FROM photos;
+**
+** Options (JSON object): image functions take model, size, resize; text functions take model.
+** The embeddings are raw native-endian float32 arrays tagged with subtype 223, sqlite-vec's float32
+** vector subtype, so vec0 tables and vec_* functions accept them directly.
+**
+** FLAGS: SQLITE_DIRECTONLY (they may load the default model from disk) | SQLITE_DETERMINISTIC (for
+** a given model registry the result depends only on the arguments) | SQLITE_RESULT_SUBTYPE for the
+** two embedding functions.  A constant prompt is embedded once per statement (auxdata).
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "tokenizer.h"
+
+#define CLIP_VEC_SUBTYPE 223 /* sqlite-vec's float32 vector subtype */
+
+/* Resolves the model named by the options value (may be NULL). */
+static lg_model *clip_model(lg_conn *c, sqlite3_value *opt, unsigned allowed, const char *fn,
+                            int argno, lg_opts *o, lg_err *err) {
+  if (lg_opts_parse(opt, allowed, fn, argno, o, err)) return NULL;
+  return lg_conn_model(c, o->model, fn, err);
+}
+
+/* Returns a sqlite3_malloc'ed copy of v [n] as a BLOB result with the float32 subtype. */
+static void clip_result_vector(sqlite3_context *ctx, const float *v, int n) {
+  float *copy = sqlite3_malloc64(sizeof(float) * (size_t)n);
+  if (!copy) { sqlite3_result_error_nomem(ctx); return; }
+  memcpy(copy, v, sizeof(float) * (size_t)n);
+  sqlite3_result_blob(ctx, copy, (int)(sizeof(float) * (size_t)n), sqlite3_free);
+  sqlite3_result_subtype(ctx, CLIP_VEC_SUBTYPE);
+}
+
+/*
+** Image embedding of argv[0] with the options in opt (argument number opt_argno) into a malloc'ed
+** [E] vector.  Returns NULL with err set, or NULL with *is_null = 1 for a NULL image.
+*/
+static float *clip_image_vec(sqlite3_context *ctx, sqlite3_value *img, sqlite3_value *opt,
+                             const char *fn, int opt_argno, lg_model **pm, int *is_null,
+                             lg_err *err) {
+  lg_conn *c = sqlite3_user_data(ctx);
+  const void *data = NULL;
+  int n = 0, size = 0;
+  lg_resize mode;
+  lg_opts o;
+  *is_null = 0;
+  int null_img = lg_arg_image(img, fn, 1, &data, &n, err);
+  if (null_img < 0) return NULL;
+  lg_model *m = clip_model(c, opt, LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE, fn, opt_argno, &o,
+                           err);
+  if (!m) return NULL;
+  if (null_img) { *is_null = 1; return NULL; }
+  if (lg_opts_geometry(&o, m, fn, opt_argno, &size, &mode, err)) return NULL;
+  float *e = malloc(sizeof(float) * (size_t)m->embed_dim);
+  if (!e) { lg_errf(err, "%s(): out of memory", fn); return NULL; }
+  if (lg_image_forward(c, m, data, n, size, mode, fn, 1, e, NULL, NULL, err)) { free(e); return NULL; }
+  *pm = m;
+  return e;
+}
+
+/* clip_image_embedding(image [, options]) */
+static void clipImageEmbeddingFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  lg_err err = {{0}};
+  lg_model *m = NULL;
+  int is_null = 0;
+  float *e = clip_image_vec(ctx, argv[0], argc > 1 ? argv[1] : NULL, "clip_image_embedding", 2, &m,
+                            &is_null, &err);
+  if (!e) {
+    if (is_null) sqlite3_result_null(ctx);
+    else lg_result_err(ctx, &err);
+    return;
+  }
+  clip_result_vector(ctx, e, m->embed_dim);
+  free(e);
+}
+
+/* clip_text_embedding(text [, options]) */
+static void clipTextEmbeddingFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  static const char fn[] = "clip_text_embedding";
+  lg_err err = {{0}};
+  const char *text = NULL;
+  lg_opts o;
+  int null_text = lg_arg_text(argv[0], fn, 1, &text, &err);
+  if (null_text < 0) { lg_result_err(ctx, &err); return; }
+  lg_model *m = clip_model(sqlite3_user_data(ctx), argc > 1 ? argv[1] : NULL, LG_OPT_MODEL, fn, 2,
+                           &o, &err);
+  if (!m) { lg_result_err(ctx, &err); return; }
+  if (null_text) { sqlite3_result_null(ctx); return; }
+  float *e = malloc(sizeof(float) * (size_t)m->embed_dim);
+  if (!e) { sqlite3_result_error_nomem(ctx); return; }
+  if (lg_text_embedding_cached(ctx, 0, m, text, fn, 1, e, &err)) lg_result_err(ctx, &err);
+  else clip_result_vector(ctx, e, m->embed_dim);
+  free(e);
+}
+
+/* clip_similarity(image, text [, options]) */
+static void clipSimilarityFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  static const char fn[] = "clip_similarity";
+  lg_err err = {{0}};
+  const char *text = NULL;
+  lg_model *m = NULL;
+  float *t = NULL;
+  int is_null = 0;
+  int null_text = lg_arg_text(argv[1], fn, 2, &text, &err);
+  if (null_text < 0) { lg_result_err(ctx, &err); return; }
+  if (null_text) {  /* still validate the other arguments' types */
+    const void *d; int n;
+    if (lg_arg_image(argv[0], fn, 1, &d, &n, &err) < 0) { lg_result_err(ctx, &err); return; }
+    sqlite3_result_null(ctx);
+    return;
+  }
+  float *e = clip_image_vec(ctx, argv[0], argc > 2 ? argv[2] : NULL, fn, 3, &m, &is_null, &err);
+  if (!e) {
+    if (is_null) sqlite3_result_null(ctx);
+    else lg_result_err(ctx, &err);
+    return;
+  }
+  t = malloc(sizeof(float) * (size_t)m->embed_dim);
+  if (!t) { sqlite3_result_error_nomem(ctx); goto done; }
+  if (lg_text_embedding_cached(ctx, 1, m, text, fn, 2, t, &err)) { lg_result_err(ctx, &err); goto done; }
+  sqlite3_result_double(ctx, lg_dot(e, t, m->embed_dim));
+done:
+  free(t);
+  free(e);
+}
+
+/* clip_tokenize(text [, options]) */
+static void clipTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  static const char fn[] = "clip_tokenize";
+  lg_err err = {{0}};
+  const char *text = NULL;
+  lg_opts o;
+  int null_text = lg_arg_text(argv[0], fn, 1, &text, &err);
+  if (null_text < 0) { lg_result_err(ctx, &err); return; }
+  lg_model *m = clip_model(sqlite3_user_data(ctx), argc > 1 ? argv[1] : NULL, LG_OPT_MODEL, fn, 2,
+                           &o, &err);
+  if (!m) { lg_result_err(ctx, &err); return; }
+  if (null_text) { sqlite3_result_null(ctx); return; }
+  if (!m->tokenizer || m->text.ctx <= 0) {
+    sqlite3_result_error(ctx, "clip_tokenize(): the model has no tokenizer", -1);
+    return;
+  }
+  int ctxlen = m->text.ctx, n_used = 0;
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)ctxlen);
+  if (!ids) { sqlite3_result_error_nomem(ctx); return; }
+  if (lg_tokenize(m->tokenizer, text, ids, ctxlen, &n_used, &err)) {
+    lg_err_prefix(&err, "%s(): argument 1 (text)", fn);
+    lg_result_err(ctx, &err);
+    free(ids);
+    return;
+  }
+  sqlite3_str *s = sqlite3_str_new(NULL);
+  sqlite3_str_appendchar(s, 1, '[');
+  for (int i = 0; i < n_used; i++) sqlite3_str_appendf(s, "%s%d", i ? "," : "", ids[i]);
+  sqlite3_str_appendchar(s, 1, ']');
+  free(ids);
+  int len = sqlite3_str_length(s);
+  char *json = sqlite3_str_finish(s);
+  if (!json) { sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_text(ctx, json, len, sqlite3_free);
+  sqlite3_result_subtype(ctx, 'J'); /* JSON subtype, as SQLite's json functions use */
+}
+
+int lg_register_clip_functions(sqlite3 *db, lg_conn *c) {
+  const int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_DETERMINISTIC;
+  static const struct {
+    const char *name;
+    int n_arg;
+    int subtype;
+    void (*fn)(sqlite3_context *, int, sqlite3_value **);
+  } funcs[] = {
+      {"clip_image_embedding", 1, 1, clipImageEmbeddingFunc},
+      {"clip_image_embedding", 2, 1, clipImageEmbeddingFunc},
+      {"clip_text_embedding", 1, 1, clipTextEmbeddingFunc},
+      {"clip_text_embedding", 2, 1, clipTextEmbeddingFunc},
+      {"clip_similarity", 2, 0, clipSimilarityFunc},
+      {"clip_similarity", 3, 0, clipSimilarityFunc},
+      {"clip_tokenize", 1, 1, clipTokenizeFunc},
+      {"clip_tokenize", 2, 1, clipTokenizeFunc},
+  };
+  for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++) {
+    int rc = sqlite3_create_function_v2(db, funcs[i].name, funcs[i].n_arg,
+                                        flags | (funcs[i].subtype ? SQLITE_RESULT_SUBTYPE : 0), c,
+                                        funcs[i].fn, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}

@@ -1,0 +1,162 @@
+/*
+** The engine calls behind the SQL functions: text embedding, image forward and map encoding.
+** No maths here beyond picking buffers: tokenizer.h, image.h, clip.h, legrad.h and mapblob.h do it.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "mapblob.h"
+#include "tokenizer.h"
+
+int lg_text_embedding(const lg_model *m, const char *text, const char *fn, int argno, float *t_emb,
+                      lg_err *err) {
+  if (!m->has_text || !m->tokenizer)
+    return lg_errf(err, "%s(): argument %d (text): model '%s' has no %s, so it cannot embed text",
+                   fn, argno, m->path, m->has_text ? "tokenizer" : "text tower");
+  int ctx = m->text.ctx;
+  int32_t *ids = malloc(sizeof(int32_t) * (size_t)(ctx > 0 ? ctx : 1));
+  int n_used = 0, rc = -1;
+  if (!ids) return lg_errf(err, "%s(): out of memory", fn);
+  if (lg_tokenize(m->tokenizer, text, ids, ctx, &n_used, err)) {
+    lg_err_prefix(err, "%s(): argument %d (text)", fn, argno);
+    goto done;
+  }
+  if (lg_text_forward(m, ids, n_used, t_emb, err)) {
+    lg_err_prefix(err, "%s()", fn);
+    goto done;
+  }
+  lg_l2_normalize(t_emb, m->embed_dim);
+  rc = 0;
+done:
+  free(ids);
+  return rc;
+}
+
+/* The text embedding cached on the prompt argument (auxdata) for one model. */
+typedef struct lg_text_aux {
+  char fingerprint[33];
+  int dim;
+  float emb[];
+} lg_text_aux;
+
+int lg_text_embedding_cached(sqlite3_context *ctx, int arg, const lg_model *m, const char *text,
+                             const char *fn, int argno, float *out, lg_err *err) {
+  const lg_text_aux *aux = sqlite3_get_auxdata(ctx, arg);
+  int E = m->embed_dim;
+  if (aux && aux->dim == E && strcmp(aux->fingerprint, m->fingerprint) == 0) {
+    memcpy(out, aux->emb, sizeof(float) * (size_t)E);
+    return 0;
+  }
+  if (lg_text_embedding(m, text, fn, argno, out, err)) return -1;
+  lg_text_aux *keep = sqlite3_malloc64(sizeof *keep + sizeof(float) * (size_t)E);
+  if (keep) {
+    memcpy(keep->fingerprint, m->fingerprint, sizeof keep->fingerprint);
+    keep->fingerprint[32] = 0;
+    keep->dim = E;
+    memcpy(keep->emb, out, sizeof(float) * (size_t)E);
+    sqlite3_set_auxdata(ctx, arg, keep, sqlite3_free);
+  }
+  return 0;
+}
+
+int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int size,
+                     lg_resize mode, const char *fn, int argno, float *img_emb, lg_vit_ws **ws_out,
+                     lg_frame *frame, lg_err *err) {
+  lg_image im = {0};
+  float *pixels = NULL;
+  int rc = -1;
+  if (lg_image_decode(img, (size_t)n, &im, err)) {
+    lg_err_prefix(err, "%s(): argument %d (image) could not be decoded", fn, argno);
+    goto done;
+  }
+  pixels = malloc(sizeof(float) * 3u * (size_t)size * (size_t)size);
+  if (!pixels) { lg_errf(err, "%s(): out of memory", fn); goto done; }
+  if (lg_preprocess(&im, &m->pre, size, mode, pixels, frame, err)) {
+    lg_err_prefix(err, "%s(): argument %d (image)", fn, argno);
+    goto done;
+  }
+  lg_vit_ws *ws = lg_conn_workspace(c, m, size, err);
+  if (!ws) { lg_err_prefix(err, "%s()", fn); goto done; }
+  if (lg_vit_forward(m, ws, pixels, img_emb, err)) { lg_err_prefix(err, "%s()", fn); goto done; }
+  if (img_emb) lg_l2_normalize(img_emb, m->embed_dim);
+  if (ws_out) *ws_out = ws;
+  rc = 0;
+done:
+  free(pixels);
+  lg_image_free(&im);
+  return rc;
+}
+
+int lg_encode_map(const lg_model *m, const lg_frame *fr, const lg_layer_set *ls, const float *grid,
+                  int g, float score, int relu, int single_layer, unsigned char **blob, int *n,
+                  lg_err *err) {
+  lg_map map;
+  memset(&map, 0, sizeof map);
+  map.version = LG_MAP_VERSION;
+  map.method = LG_METHOD_LEGRAD;
+  map.gh = map.gw = g;
+  map.patch = m->vision.patch;
+  map.frame = *fr;
+  map.n_layers = ls->n;
+  memcpy(map.layers, ls->idx, sizeof(int) * (size_t)ls->n);
+  map.score = score;
+  memcpy(map.fingerprint, m->fingerprint, sizeof map.fingerprint);
+  map.fingerprint[sizeof map.fingerprint - 1] = 0;
+  map.grid = (float *)grid;
+  float lo = grid[0], hi = grid[0];
+  for (int i = 1; i < g * g; i++) {
+    if (grid[i] < lo) lo = grid[i];
+    if (grid[i] > hi) hi = grid[i];
+  }
+  map.flags = (relu ? LG_MAP_F_RELU : 0) | (lo == hi ? LG_MAP_F_CONSTANT : 0) |
+              (single_layer ? LG_MAP_F_SINGLE_LAYER : 0);
+  unsigned char *raw = NULL;
+  size_t n_raw = 0;
+  if (lg_map_encode(&map, &raw, &n_raw, err)) return -1;
+  *blob = sqlite3_malloc64(n_raw ? n_raw : 1);
+  if (!*blob) { free(raw); return lg_errf(err, "out of memory"); }
+  memcpy(*blob, raw, n_raw);
+  *n = (int)n_raw;
+  free(raw);
+  return 0;
+}
+
+int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
+                    lg_err *err) {
+  memset(r, 0, sizeof *r);
+  r->fn = fn;
+  int null_img = lg_arg_image(args[0], fn, 1, &r->img, &r->n_img, err);
+  if (null_img < 0) return -1;
+  int null_text = lg_arg_text(args[1], fn, 2, &r->text, err);
+  if (null_text < 0) return -1;
+  if (lg_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_RELU | LG_OPT_CACHE,
+                    fn, 4, &r->opts, err))
+    return -1;
+  if (null_img || null_text) return 1;
+  r->m = lg_conn_model(c, r->opts.model, fn, err);
+  if (!r->m) return -1;
+  if (lg_opts_geometry(&r->opts, r->m, fn, 4, &r->size, &r->mode, err)) return -1;
+  if (lg_arg_layers(args[2], fn, 3, r->m->vision.cfg.layers, &r->ls, err)) return -1;
+  return 0;
+}
+
+int lg_legrad_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, float **grid_maps,
+                      float *scores, int *g, lg_frame *fr, lg_err *err) {
+  lg_vit_ws *ws = NULL;
+  *grid_maps = NULL;
+  if (lg_image_forward(c, r->m, r->img, r->n_img, r->size, r->mode, r->fn, 1, NULL, &ws, fr, err))
+    return -1;
+  int G = ws->grid;
+  float *maps = malloc(sizeof(float) * (size_t)r->ls.n * (size_t)G * (size_t)G);
+  if (!maps) return lg_errf(err, "%s(): out of memory", r->fn);
+  lg_legrad_opts opt = {.relu = r->opts.relu};
+  if (lg_legrad_run(r->m, ws, t_emb, 1, &r->ls, &opt, maps, scores, err)) {
+    free(maps);
+    return lg_err_prefix(err, "%s()", r->fn);
+  }
+  *grid_maps = maps;
+  *g = G;
+  return 0;
+}

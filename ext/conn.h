@@ -1,0 +1,190 @@
+/*
+** Per-connection state of the extension and the helpers shared by its SQL entry points.
+**
+**   lg_conn            one per sqlite3 connection (created by sqlite3_legrad_init, freed by the
+**                      destructor of the legrad_models module): registered models, the implicit
+**                      default model, a small cache of ViT workspaces, cache counters.
+**   registry.c         process-wide, refcounted sharing of loaded weights between connections.
+**   args.c             the one parser for image / text / layers / options arguments and its messages.
+**   compute.c          text embedding, image forward, LeGrad maps -> map blobs.
+**   cache.c            the persistent legrad_cache table and the image content hash.
+**
+** SQLite serialises every call on one connection, so nothing in lg_conn needs a lock; only the
+** process-wide registry (registry.c) has a mutex.
+*/
+#ifndef LEGRAD_EXT_CONN_H
+#define LEGRAD_EXT_CONN_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clip.h"
+#include "ext.h"
+#include "image.h"
+#include "legrad.h"
+
+/* ---- registry.c: weights shared between connections ---------------------------------------- */
+
+/* Loads the model at path, or returns the already loaded copy when the same files (realpath, sizes,
+** mtimes) are loaded by any connection of this process; increments its refcount.  On failure returns
+** NULL with a message in err. */
+lg_model *lg_registry_acquire(const char *path, lg_err *err);
+/* Drops one reference; the model is freed when the last connection lets it go. */
+void lg_registry_release(lg_model *m);
+/* Number of distinct models currently loaded in this process (for legrad_debug()). */
+int lg_registry_loaded(void);
+
+/* ---- conn.c: per-connection state ----------------------------------------------------------- */
+
+typedef struct lg_named_model {
+  sqlite3_int64 id;          /* rowid in legrad_models (stable while registered)            */
+  char *name;                /* sqlite3_malloc'ed                                           */
+  char *path;                /* as given to INSERT, sqlite3_malloc'ed                        */
+  lg_model *model;           /* shared, refcounted (registry.c)                             */
+  struct lg_named_model *next;
+} lg_named_model;
+
+#define LG_WS_SLOTS 2        /* ViT workspaces kept per connection (model x size), LRU        */
+
+typedef struct lg_ws_slot {
+  const lg_model *model;     /* NULL = empty slot                                           */
+  int size;                  /* image side S                                                */
+  lg_vit_ws *ws;
+  uint64_t last_use;         /* tick of the last use, for LRU eviction                      */
+} lg_ws_slot;
+
+struct lg_conn {
+  sqlite3 *db;
+  lg_named_model *models;    /* registered models, in insertion order                       */
+  sqlite3_int64 next_id;
+  lg_model *implicit;        /* default from $LEGRAD_MODEL or samples/model, loaded lazily   */
+  lg_ws_slot ws[LG_WS_SLOTS];
+  uint64_t tick;
+  sqlite3_int64 cache_hits, cache_misses, cache_writes; /* legrad_cache_stats() counters     */
+};
+
+lg_conn *lg_conn_new(sqlite3 *db);
+void lg_conn_free(void *c);  /* void* so it can be a SQLite destructor */
+
+/* Registers path under name (REPLACE semantics when replace != 0). Returns 0 or -1 + err. */
+int lg_conn_add_model(lg_conn *c, const char *name, const char *path, int replace, lg_err *err);
+/* Unregisters the entry with this rowid.  Returns 0, or -1 when there is none. */
+int lg_conn_remove_model(lg_conn *c, sqlite3_int64 id);
+/* Resolves a model: name NULL -> "default" entry, else $LEGRAD_MODEL, else samples/model next to
+** the .so.  Unknown names list the registered ones.  The message is prefixed with "fn(): ". */
+lg_model *lg_conn_model(lg_conn *c, const char *name, const char *fn, lg_err *err);
+/* A workspace for (m, size), reused across rows; owned by c. */
+lg_vit_ws *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_err *err);
+
+/* ---- args.c: argument parsing --------------------------------------------------------------- */
+
+enum {
+  LG_OPT_MODEL = 1, LG_OPT_SIZE = 2, LG_OPT_RESIZE = 4, LG_OPT_RELU = 8, LG_OPT_CACHE = 16
+};
+
+typedef struct lg_opts {
+  char model[256];     /* "" = default model                                             */
+  int size;            /* 0 = the model's native input size                              */
+  int resize;          /* -1 = the model's default, else lg_resize                       */
+  int relu;            /* 1 = clamp gradients at 0 (official)                            */
+  int cache;           /* 1 = consult/fill legrad_cache                                  */
+} lg_opts;
+
+/* Parses a JSON options object (NULL value -> defaults).  allowed: LG_OPT_* mask.  Errors read
+** "fn(): argument N (options): ...". */
+int lg_opts_parse(sqlite3_value *v, unsigned allowed, const char *fn, int argno, lg_opts *o,
+                  lg_err *err);
+/* The image argument must be a BLOB; sets *data and *n (data not copied).  Returns 1 when NULL. */
+int lg_arg_image(sqlite3_value *v, const char *fn, int argno, const void **data, int *n,
+                 lg_err *err);
+/* The text argument must be TEXT (numbers are accepted as their text).  Returns 1 when NULL. */
+int lg_arg_text(sqlite3_value *v, const char *fn, int argno, const char **text, lg_err *err);
+/* layers: NULL -> -2; INTEGER -> official layer_index; TEXT -> set/range string. */
+int lg_arg_layers(sqlite3_value *v, const char *fn, int argno, int n_layers, lg_layer_set *ls,
+                  lg_err *err);
+/* Canonical text of a layer set ("10,11"), used as the cache key. */
+void lg_layers_key(const lg_layer_set *ls, char *out, size_t cap);
+/* Effective size / resize mode for options on model m; checks size against the patch grid. */
+int lg_opts_geometry(const lg_opts *o, const lg_model *m, const char *fn, int argno, int *size,
+                     lg_resize *mode, lg_err *err);
+
+/* ---- compute.c: the engine calls ------------------------------------------------------------ */
+
+/* t_emb [E] = normalize(text tower(tokenize(text))).  Errors are prefixed with "fn(): ". */
+int lg_text_embedding(const lg_model *m, const char *text, const char *fn, int argno, float *t_emb,
+                      lg_err *err);
+/* As lg_text_embedding, for the SQL argument index arg (0-based) of a scalar function: a constant
+** prompt is embedded once per statement (kept with sqlite3_set_auxdata, keyed on the model's
+** fingerprint). */
+int lg_text_embedding_cached(sqlite3_context *ctx, int arg, const lg_model *m, const char *text,
+                             const char *fn, int argno, float *out, lg_err *err);
+/* Decodes + preprocesses the image and runs the vision tower in the connection's workspace for
+** (m, size).  img_emb [E] (L2-normalised) may be NULL; *ws_out / *frame receive the workspace and
+** the frame.  Decoding errors read "fn(): argument N (image) could not be decoded: ...". */
+int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int size,
+                     lg_resize mode, const char *fn, int argno, float *img_emb, lg_vit_ws **ws_out,
+                     lg_frame *frame, lg_err *err);
+/* Encodes one grid [G, G] as a map blob (sqlite3_malloc'ed, so it can be handed to
+** sqlite3_result_blob with sqlite3_free). */
+int lg_encode_map(const lg_model *m, const lg_frame *fr, const lg_layer_set *ls, const float *grid,
+                  int g, float score, int relu, int single_layer, unsigned char **blob, int *n,
+                  lg_err *err);
+
+/* A parsed legrad()/legrad_layers() call: (image, text [, layers [, options]]). */
+typedef struct lg_legrad_req {
+  const char *fn;            /* "legrad" | "legrad_layers", for messages                  */
+  lg_model *m;
+  const void *img;           /* encoded image bytes (not copied: valid during the call)   */
+  int n_img;
+  const char *text;
+  lg_layer_set ls;
+  int size;                  /* effective image side                                      */
+  lg_resize mode;
+  lg_opts opts;
+} lg_legrad_req;
+
+/* Parses args[0..3] (image, text, layers, options; a NULL pointer = argument absent).  Returns 0,
+** 1 when image or text is SQL NULL (the result is NULL / no rows), or -1 with err. */
+int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
+                    lg_err *err);
+/* Forward + LeGrad for r with text embedding t_emb [E].  *grid_maps [ls.n, G, G] is malloc'ed;
+** scores [ls.n]; *g = G; *fr = the preprocessing frame. */
+int lg_legrad_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, float **grid_maps,
+                      float *scores, int *g, lg_frame *fr, lg_err *err);
+
+/* ---- cache.c: the persistent legrad_cache table ---------------------------------------------- */
+
+typedef struct lg_cache_key {
+  const char *model;     /* model fingerprint (hex)                                       */
+  char image[33];        /* content hash of the encoded image bytes (hex)                  */
+  const char *prompt;
+  char layers[1024];     /* canonical layer list                                           */
+  int size;
+  const char *resize;    /* "crop" | "squash"                                             */
+  const char *options;   /* canonical remaining options, e.g. "relu=1"                     */
+  const char *method;    /* "legrad" (summed map) | "legrad_layer" (one layer)             */
+} lg_cache_key;
+
+/* 128-bit FNV-1a digest of (length, bytes) as 32 hex digits + NUL (see cache.c for why). */
+void lg_content_hash(const void *data, size_t n, char out[33]);
+/* Looks key up; on a hit returns 1 and a sqlite3_malloc'ed copy of the blob.  Misses, a missing
+** table and read errors all return 0.  Counts hits/misses in c. */
+int lg_cache_get(lg_conn *c, const lg_cache_key *k, unsigned char **blob, int *n);
+/* Stores one map with a single INSERT OR REPLACE (creating the table on first use).  Does nothing
+** on a read-only database; write failures (busy, locked, read-only) are not errors. */
+void lg_cache_put(lg_conn *c, const lg_cache_key *k, const unsigned char *blob, int n);
+
+/* Fills the key of request r for method ("legrad" or "legrad_layer"); layers is set by the caller
+** when it differs from r->ls (one layer of legrad_layers). */
+void lg_cache_key_init(lg_cache_key *k, const lg_legrad_req *r, const char *method);
+/* legrad_cache_stats() JSON and legrad_cache_clear() row count (cache.c). */
+char *lg_cache_stats_json(lg_conn *c);
+int lg_cache_clear(lg_conn *c, sqlite3_int64 *n_deleted, lg_err *err);
+
+/* ---- small helpers ---------------------------------------------------------------------------- */
+
+/* sqlite3_result_error with err->msg (the message already names the function). */
+void lg_result_err(sqlite3_context *ctx, const lg_err *err);
+/* Name of a SQLite fundamental type, for messages ("INTEGER", "TEXT", ...). */
+const char *lg_type_name(int type);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+** legrad0: the sqlite-legrad loadable extension's entry point.
+**
+**   sqlite> .load ./legrad0
+**   sqlite> INSERT INTO legrad_models(name, path) VALUES ('default', 'samples/model');
+**   sqlite> SELECT legrad_map_info(legrad(readfile('cat.jpg'), 'a photo of a cat'));
+**
+** SQLite derives the entry point from the file name (legrad0.so -> sqlite3_legrad_init).  Built
+** with -DSQLITE_CORE the same code links statically: call sqlite3_auto_extension(
+** (void (*)(void))sqlite3_legrad_init) before opening connections.
+**
+** sqlite3_legrad_init creates the connection's state (lg_conn, ext/conn.h) and registers, in order:
+**   legrad_version(), legrad_debug()                       this file
+**   legrad_models                                          models_vtab.c (owns the state)
+**   legrad(), legrad_cache_stats(), legrad_cache_clear()   legrad_func.c
+**   legrad_layers                                          layers_vtab.c
+**   clip_image_embedding/text_embedding/similarity/tokenize  clip_funcs.c
+**   legrad_map_*                                           map_funcs.c
+**   metric functions                                       metric_funcs.c
+*/
+#ifndef SQLITE_CORE
+#include <sqlite3ext.h>
+SQLITE_EXTENSION_INIT1
+#endif
+#include <cjson/cJSON.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdio.h>
+#include <utf8proc.h>
+#include <zlib.h>
+
+#include "conn.h"
+#include "ext.h"
+
+#define LEGRAD_VERSION "0.1.0"
+
+/* OpenBLAS's own introspection (cblas.h declares them too, but only in newer releases). */
+extern int openblas_get_num_threads(void);
+extern char *openblas_get_config(void);
+
+/* legrad_version(): the extension's version string. */
+static void legradVersionFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc; (void)argv;
+  sqlite3_result_text(ctx, "v" LEGRAD_VERSION, -1, SQLITE_STATIC);
+}
+
+/*
+** legrad_debug(): one "key: value" line per fact: version, build date, compiler, optimisation and
+** sanitizer flags, BLAS configuration and threads, and the versions of the libraries in use.
+*/
+static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc; (void)argv;
+  char pcre[64] = "";
+  pcre2_config(PCRE2_CONFIG_VERSION, pcre);
+  const char *opt =
+#ifdef __OPTIMIZE__
+      "optimized";
+#else
+      "unoptimized";
+#endif
+  const char *san =
+#if defined(__SANITIZE_ADDRESS__)
+      "address,undefined";
+#else
+      "none";
+#endif
+  char *s = sqlite3_mprintf(
+      "version: v%s\n"
+      "build: %s %s, gcc %s, %s, sanitizers: %s, %s\n"
+      "blas: OpenBLAS %s, threads %d\n"
+      "sqlite: %s (compiled against %s)\n"
+      "zlib: %s\n"
+      "cjson: %s\n"
+      "utf8proc: %s\n"
+      "pcre2: %s\n"
+      "stb_image: Debian libstb\n"
+      "models loaded in this process: %d",
+      LEGRAD_VERSION, __DATE__, __TIME__, __VERSION__, opt, san,
+#ifdef SQLITE_CORE
+      "static (SQLITE_CORE)",
+#else
+      "loadable",
+#endif
+      openblas_get_config(), openblas_get_num_threads(), sqlite3_libversion(), SQLITE_VERSION,
+      zlibVersion(), cJSON_Version(), utf8proc_version(), pcre, lg_registry_loaded());
+  if (!s) { sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_text(ctx, s, -1, sqlite3_free);
+}
+
+#ifdef _WIN32
+__declspec(dllexport)
+#endif
+int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines *pApi) {
+#ifndef SQLITE_CORE
+  SQLITE_EXTENSION_INIT2(pApi);
+#else
+  (void)pApi;
+#endif
+  if (sqlite3_libversion_number() < 3031000) {
+    *pzErrMsg = sqlite3_mprintf("legrad0 needs SQLite 3.31.0 or newer (directonly functions), "
+                                "found %s", sqlite3_libversion());
+    return SQLITE_ERROR;
+  }
+  const char *step = "legrad_version";
+  int rc = sqlite3_create_function_v2(db, "legrad_version", 0,
+                                      SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC, NULL,
+                                      legradVersionFunc, NULL, NULL, NULL);
+  if (rc == SQLITE_OK) {
+    step = "legrad_debug";
+    rc = sqlite3_create_function_v2(db, "legrad_debug", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
+                                    legradDebugFunc, NULL, NULL, NULL);
+  }
+  lg_conn *c = NULL;
+  if (rc == SQLITE_OK) {
+    step = "legrad_models";
+    c = lg_conn_new(db);
+    if (!c) rc = SQLITE_NOMEM;
+    /* From here on the module's destructor owns c (it frees it even when registration fails). */
+    else rc = lg_register_models_module(db, c);
+  }
+  if (rc == SQLITE_OK) { step = "legrad"; rc = lg_register_legrad_functions(db, c); }
+  if (rc == SQLITE_OK) { step = "legrad_layers"; rc = lg_register_layers_module(db, c); }
+  if (rc == SQLITE_OK) { step = "clip functions"; rc = lg_register_clip_functions(db, c); }
+  if (rc == SQLITE_OK) { step = "map functions"; rc = lg_register_map_functions(db); }
+  if (rc == SQLITE_OK) { step = "metric functions"; rc = lg_register_metric_functions(db); }
+  if (rc != SQLITE_OK) {
+    *pzErrMsg = sqlite3_mprintf("legrad0: error registering %s: %s", step, sqlite3_errmsg(db));
+    return rc;
+  }
+  return SQLITE_OK;
+}

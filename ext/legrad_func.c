@@ -1,0 +1,116 @@
+/*
+** legrad(image, text [, layers [, options]])  -> map blob (docs/map-format.md)
+** legrad_cache_stats()                        -> '{"hits":..,"misses":..,"writes":..,"rows":..,"bytes":..}'
+** legrad_cache_clear()                        -> number of cached maps deleted
+**
+**   SELECT legrad(readfile('cat.jpg'), 'a photo of a cat');
+**   SELECT legrad(img, 'a cat', 'all', '{"size": 448, "resize": "squash", "cache": false}') FROM t;
+**
+** HOW IT WORKS
+**   The arguments are parsed by lg_legrad_parse (args.c/compute.c).  The prompt's text embedding is
+**   kept with sqlite3_set_auxdata on argument 2, so for a constant prompt it is computed once per
+**   statement.  Unless {"cache": false}, the map is looked up in legrad_cache (cache.c) by model
+**   fingerprint, image content hash, prompt, layers, size, resize and relu; on a miss the vision
+**   tower runs in the connection's workspace, LeGrad gives one raw grid per chosen layer, their sum
+**   is encoded as the map blob, stored in the cache and returned.
+**
+** FLAGS
+**   SQLITE_DIRECTONLY: legrad() may load the default model from disk ($LEGRAD_MODEL, the sample
+**   model) and writes the cache table, so it must not run from views or triggers of an untrusted
+**   schema.  SQLITE_DETERMINISTIC: for a given model registry the map depends only on the
+**   arguments (the cache returns the same bytes), so the planner may factor out constant calls.
+**   The registry is connection state: do not use legrad() in indexes or generated columns (the
+**   DIRECTONLY flag refuses both anyway).
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+
+/* legrad(image, text [, layers [, options]]) */
+static void legradFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  lg_conn *c = sqlite3_user_data(ctx);
+  lg_err err = {{0}};
+  float *maps = NULL, *t_emb = NULL;
+  unsigned char *blob = NULL;
+  int n_blob = 0;
+  if (argc < 2 || argc > 4) {
+    sqlite3_result_error(ctx, "legrad(): expected 2 to 4 arguments (image, text [, layers [, "
+                              "options]])", -1);
+    return;
+  }
+  sqlite3_value *args[4] = {argv[0], argv[1], argc > 2 ? argv[2] : NULL, argc > 3 ? argv[3] : NULL};
+  lg_legrad_req r;
+  int prc = lg_legrad_parse(c, "legrad", args, &r, &err);
+  if (prc == 1) { sqlite3_result_null(ctx); return; }
+  if (prc) goto fail;
+  lg_cache_key key;
+  if (r.opts.cache) {
+    lg_cache_key_init(&key, &r, "legrad");
+    if (lg_cache_get(c, &key, &blob, &n_blob)) {
+      sqlite3_result_blob(ctx, blob, n_blob, sqlite3_free);
+      return;
+    }
+  }
+  t_emb = malloc(sizeof(float) * (size_t)r.m->embed_dim);
+  if (!t_emb) { lg_errf(&err, "legrad(): out of memory"); goto fail; }
+  if (lg_text_embedding_cached(ctx, 1, r.m, r.text, "legrad", 2, t_emb, &err)) goto fail;
+  float scores[LG_MAX_LAYERS];
+  int G = 0;
+  lg_frame fr;
+  if (lg_legrad_compute(c, &r, t_emb, &maps, scores, &G, &fr, &err)) goto fail;
+  /* The map of a layer set is the sum of the per-layer grids (mapblob.h). */
+  float score = 0;
+  for (int k = 0; k < r.ls.n; k++) score += scores[k];
+  for (int k = 1; k < r.ls.n; k++)
+    for (int i = 0; i < G * G; i++) maps[i] += maps[(size_t)k * G * G + i];
+  if (lg_encode_map(r.m, &fr, &r.ls, maps, G, score, r.opts.relu, 0, &blob, &n_blob, &err)) {
+    lg_err_prefix(&err, "legrad()");
+    goto fail;
+  }
+  if (r.opts.cache) lg_cache_put(c, &key, blob, n_blob);
+  free(maps);
+  free(t_emb);
+  sqlite3_result_blob(ctx, blob, n_blob, sqlite3_free);
+  return;
+fail:
+  free(maps);
+  free(t_emb);
+  lg_result_err(ctx, &err);
+}
+
+/* legrad_cache_stats() */
+static void legradCacheStatsFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc; (void)argv;
+  char *json = lg_cache_stats_json(sqlite3_user_data(ctx));
+  if (!json) { sqlite3_result_error_nomem(ctx); return; }
+  sqlite3_result_text(ctx, json, -1, sqlite3_free);
+}
+
+/* legrad_cache_clear() */
+static void legradCacheClearFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc; (void)argv;
+  lg_err err = {{0}};
+  sqlite3_int64 n = 0;
+  if (lg_cache_clear(sqlite3_user_data(ctx), &n, &err)) { lg_result_err(ctx, &err); return; }
+  sqlite3_result_int64(ctx, n);
+}
+
+int lg_register_legrad_functions(sqlite3 *db, lg_conn *c) {
+  static const struct {
+    const char *name;
+    int n_arg;
+    int flags;
+    void (*fn)(sqlite3_context *, int, sqlite3_value **);
+  } funcs[] = {
+      {"legrad", -1, SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_DETERMINISTIC, legradFunc},
+      {"legrad_cache_stats", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, legradCacheStatsFunc},
+      {"legrad_cache_clear", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, legradCacheClearFunc},
+  };
+  for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++) {
+    int rc = sqlite3_create_function_v2(db, funcs[i].name, funcs[i].n_arg, funcs[i].flags, c,
+                                        funcs[i].fn, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
