@@ -1,0 +1,216 @@
+#!/usr/bin/python3
+"""Train the built-in CLIP on synthetic shapes (CPU, Debian python3-torch) and export it for the engine.
+
+Usage:
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 /usr/bin/python3 samples/train.py --out samples/model \
+        [--steps 6000] [--batch 128] [--seed 0]
+
+Recipe (docs/model-card.md):
+  * data: samples/gen_dataset.make_sample, generated on the fly (never repeats), 64 px, 1-3 objects;
+  * captions name a random non-empty subset of the image's objects, in random order, as
+    "a photo of a red circle and a blue star"; 15 % of the phrases name the shape only ("a star");
+  * text candidates per step = the batch captions + the 42 colour-shape prompts + the 6 shape prompts;
+  * loss: symmetric contrastive loss with learned temperature where EVERY true (image, text) pair
+    counts as a positive: -log(sum of softmax over the positives), image->text and text->image;
+  * model: OpenAI CLIP architecture, ViT patch 8 on 64 px, width 128, 4 layers, 4 heads; text width
+    128, 4 layers, BPE vocabulary trained on the caption words; embed 128;
+  * AdamW lr 1e-3, betas (0.9, 0.98), weight decay 0.05, 300 warm-up steps, cosine decay.
+The HF directory is re-exported at every evaluation, so an interrupted run still leaves a model.
+Seeded: the same seed, step count and thread count give the same weights.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_dataset as gd  # noqa: E402
+import tinyclip as tc  # noqa: E402
+
+NS, NC = len(gd.SHAPES), len(gd.COLOUR_NAMES)
+NFEAT = NS * NC + NS   # colour-shape combinations, then shape-only features
+
+
+def phrase_prompts():
+    """The 48 fixed text candidates: 42 'a photo of a <colour> <shape>' then 6 'a photo of a <shape>'."""
+    p = ["a photo of a %s %s" % (c, s) for s in gd.SHAPES for c in gd.COLOUR_NAMES]
+    return p + ["a photo of a %s" % s for s in gd.SHAPES]
+
+
+def caption_for(rng, objs):
+    """A caption naming a random non-empty subset of objs and its feature requirements [NFEAT]."""
+    n = len(objs)
+    if rng.random() < 0.5:
+        idx = list(rng.permutation(n))
+    else:
+        k = int(rng.integers(1, n + 1))
+        idx = list(rng.permutation(n)[:k])
+    req = np.zeros(NFEAT, np.float32)
+    phrases = []
+    for i in idx:
+        s, c = gd.SHAPES.index(objs[i]["shape"]), gd.COLOUR_NAMES.index(objs[i]["colour"])
+        if rng.random() < 0.15:
+            phrases.append(gd.SHAPES[s])
+            req[NS * NC + s] = 1
+        else:
+            phrases.append("%s %s" % (gd.COLOUR_NAMES[c], gd.SHAPES[s]))
+            req[s * NC + c] = 1
+    return "a photo of a " + " and a ".join(phrases), req
+
+
+def features(objs):
+    f = np.zeros(NFEAT, np.float32)
+    for o in objs:
+        s, c = gd.SHAPES.index(o["shape"]), gd.COLOUR_NAMES.index(o["colour"])
+        f[s * NC + c] = 1
+        f[NS * NC + s] = 1
+    return f
+
+
+def fixed_requirements():
+    r = np.zeros((NFEAT, NFEAT), np.float32)
+    np.fill_diagonal(r, 1)
+    return r
+
+
+def make_batch(rng, n, size):
+    imgs, feats, caps, reqs, objss = [], [], [], [], []
+    for _ in range(n):
+        img, _, objs = gd.make_sample(rng, size)
+        imgs.append(img)
+        feats.append(features(objs))
+        c, r = caption_for(rng, objs)
+        caps.append(c)
+        reqs.append(r)
+        objss.append(objs)
+    return np.stack(imgs), np.stack(feats), caps, np.stack(reqs), objss
+
+
+def multi_positive_loss(logits, pos):
+    """Mean over rows with >= 1 positive of -log(sum_{pos} softmax(row))."""
+    keep = pos.any(1)
+    lg, ps = logits[keep], pos[keep]
+    return (torch.logsumexp(lg, 1) - torch.logsumexp(lg.masked_fill(~ps, float("-inf")), 1)).mean()
+
+
+def tokenizer_from_corpus():
+    """BPE merges learned on every word our captions use; vocab in CLIP order (SOT, EOT last)."""
+    words = phrase_prompts() + ["a photo of a red circle and a blue star"]
+    merges = tc.train_bpe(words)
+    return tc.Tokenizer(tc.vocab_from_merges(merges), merges), merges
+
+
+@torch.no_grad()
+def zero_shot(model, tok, imgs, objss):
+    """(single-object top-1 accuracy, any-object top-1 accuracy) over the 42 colour-shape prompts."""
+    model.eval()
+    t = F.normalize(model.encode_text(tok.batch(phrase_prompts()[:NS * NC])), dim=-1)
+    e = F.normalize(model.encode_image(tc.normalise(imgs)), dim=-1)
+    pred = (e @ t.T).argmax(1).numpy()
+    single = hit_single = hit_any = 0
+    for p, objs in zip(pred, objss):
+        names = {gd.SHAPES.index(o["shape"]) * NC + gd.COLOUR_NAMES.index(o["colour"]) for o in objs}
+        hit_any += int(p in names)
+        if len(objs) == 1:
+            single += 1
+            hit_single += int(p in names)
+    model.train()
+    return hit_single / max(single, 1), hit_any / len(objss)
+
+
+def export(model, tok, merges, out, wall_s, step, extra):
+    os.makedirs(out, exist_ok=True)
+    cfg = tc.hf_config(model.cfg, len(tok.encoder), tok.eot, tok.sot)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    pre = {"do_resize": True, "size": {"shortest_edge": model.cfg["vision"]["image_size"]},
+           "do_center_crop": True,
+           "crop_size": {"height": model.cfg["vision"]["image_size"], "width": model.cfg["vision"]["image_size"]},
+           "do_normalize": True, "image_mean": list(tc.MEAN), "image_std": list(tc.STD),
+           "resample": 3, "do_convert_rgb": True, "image_processor_type": "CLIPImageProcessor"}
+    with open(os.path.join(out, "preprocessor_config.json"), "w") as f:
+        json.dump(pre, f, indent=2)
+    tok.save(out, merges)
+    tc.write_safetensors(os.path.join(out, "model.safetensors"), model.hf_state())
+    with open(os.path.join(out, "training.json"), "w") as f:
+        json.dump(dict(step=step, wall_s=round(wall_s, 1), **extra), f, indent=2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="samples/model")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--patch", type=int, default=8)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--eval-every", type=int, default=250)
+    a = ap.parse_args()
+
+    torch.manual_seed(a.seed)
+    rng = np.random.default_rng(a.seed)
+    tok, merges = tokenizer_from_corpus()
+    cfg = {"embed_dim": a.width,
+           "vision": {"width": a.width, "mlp": 4 * a.width, "heads": a.width // 32, "layers": a.layers,
+                      "image_size": a.size, "patch": a.patch},
+           "text": {"width": a.width, "mlp": 4 * a.width, "heads": a.width // 32, "layers": a.layers,
+                    "vocab": len(tok.encoder), "context": 77}}
+    model = tc.TinyCLIP(cfg)
+    nparam = sum(p.numel() for p in model.parameters())
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": rest, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.98), eps=1e-6)
+    fixed_ids = tok.batch(phrase_prompts())
+    fixed_req = torch.from_numpy(fixed_requirements())
+    vrng = np.random.default_rng(10_000 + a.seed)
+    vimgs, _, _, _, vobjs = make_batch(vrng, 512, a.size)
+    print("params %d  vocab %d  threads %d" % (nparam, len(tok.encoder), torch.get_num_threads()), flush=True)
+
+    t0 = time.time()
+    hist = []
+    for step in range(1, a.steps + 1):
+        lr = a.lr * min(1.0, step / a.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / a.steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        imgs, feats, caps, reqs, _ = make_batch(rng, a.batch, a.size)
+        ids = tok.batch(caps)
+        n = max(ids.shape[1], fixed_ids.shape[1])
+        all_ids = torch.cat([F.pad(ids, (0, n - ids.shape[1])), F.pad(fixed_ids, (0, n - fixed_ids.shape[1]))])
+        req = torch.cat([torch.from_numpy(reqs), fixed_req])
+        feat = torch.from_numpy(feats)
+        pos = ((1 - feat) @ req.T) == 0          # [B, B + 48]: text j is true for image i
+        e = F.normalize(model.encode_image(tc.normalise(imgs)), dim=-1)
+        t = F.normalize(model.encode_text(all_ids), dim=-1)
+        logits = model.logit_scale.exp() * e @ t.T
+        loss = 0.5 * (multi_positive_loss(logits, pos) + multi_positive_loss(logits.T, pos.T))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        if step % 25 == 0:
+            print("step %5d  loss %.4f  lr %.2e  scale %.1f  %.1fs" %
+                  (step, loss.item(), lr, model.logit_scale.exp().item(), time.time() - t0), flush=True)
+        if step % a.eval_every == 0 or step == a.steps:
+            zs1, zsa = zero_shot(model, tok, vimgs, vobjs)
+            hist.append({"step": step, "wall_s": round(time.time() - t0, 1), "zs_single": zs1, "zs_any": zsa})
+            print("eval step %d  zero-shot single %.3f  any %.3f" % (step, zs1, zsa), flush=True)
+            export(model, tok, merges, a.out, time.time() - t0, step,
+                   {"params": nparam, "args": vars(a), "history": hist,
+                    "threads": os.environ.get("OPENBLAS_NUM_THREADS")})
+    print("done %.1fs" % (time.time() - t0), flush=True)
+
+
+if __name__ == "__main__":
+    main()

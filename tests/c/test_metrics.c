@@ -1,0 +1,212 @@
+/*
+** Tests for engine/metrics.c: mask decoding (8/16-bit grey, RGB rejected), mask-to-frame nearest
+** mapping for squash and crop frames, and IoU / pointing / mass-in against hand-computed cases.
+** Fixtures: the PNGs in tests/fixtures/metrics/ (written by tests/reference/metrics_fixtures.py).
+** Run from the repository root.
+*/
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "metrics.h"
+
+#define FIX "tests/fixtures/metrics/"
+
+static void test_decode(void) {
+  lg_err err = {{0}};
+  lg_mask m;
+  size_t n = 0;
+  unsigned char *png = check_read_file(FIX "grey8.png", &n);
+  if (!png) {
+    SKIP("%s not found (run from the repository root)", FIX "grey8.png");
+    return;
+  }
+  CHECK(lg_mask_decode(png, n, &m, &err) == 0, "grey8: %s", err.msg);
+  CHECK(m.w == 5 && m.h == 4, "grey8 size %d x %d", m.w, m.h);
+  int ok = 1;
+  for (int y = 0; y < 4 && m.v; y++)
+    for (int x = 0; x < 5; x++) ok &= m.v[y * 5 + x] == 10 * y + x;
+  CHECK(ok, "grey8 values are 10*y + x");
+  lg_mask_free(&m);
+  CHECK(m.v == NULL && m.w == 0, "lg_mask_free resets the mask");
+  free(png);
+
+  png = check_read_file(FIX "grey16.png", &n);
+  CHECK(png != NULL, "grey16.png readable");
+  if (png) {
+    static const uint16_t want[6] = {0, 300, 65535, 1, 256, 7};
+    CHECK(lg_mask_decode(png, n, &m, &err) == 0, "grey16: %s", err.msg);
+    CHECK(m.w == 3 && m.h == 2, "grey16 size %d x %d", m.w, m.h);
+    CHECK(m.v && memcmp(m.v, want, sizeof want) == 0, "grey16 values kept exactly (no 8-bit scaling)");
+    lg_mask_free(&m);
+    free(png);
+  }
+
+  png = check_read_file(FIX "rgb.png", &n);
+  CHECK(png != NULL, "rgb.png readable");
+  if (png) {
+    CHECK(lg_mask_decode(png, n, &m, &err) == -1, "RGB mask rejected");
+    CHECK(strstr(err.msg, "3 channels") && strstr(err.msg, "greyscale"), "message: %s", err.msg);
+    CHECK(m.v == NULL, "nothing allocated on error");
+    free(png);
+  }
+
+  static const unsigned char jpeg_start[8] = {0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F'};
+  CHECK(lg_mask_decode(jpeg_start, sizeof jpeg_start, &m, &err) == -1 && strstr(err.msg, "not a PNG"),
+        "non-PNG rejected: %s", err.msg);
+  static const unsigned char truncated[12] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13};
+  CHECK(lg_mask_decode(truncated, sizeof truncated, &m, &err) == -1, "truncated PNG rejected");
+  CHECK(lg_mask_decode(NULL, 0, &m, &err) == -1, "NULL blob rejected");
+}
+
+/* Mask with value(x, y) = 100*y + x. */
+static lg_mask grid_mask(int w, int h) {
+  lg_mask m = {w, h, malloc((size_t)w * h * sizeof(uint16_t))};
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) m.v[y * w + x] = (uint16_t)(100 * y + x);
+  return m;
+}
+
+static void test_frame(void) {
+  lg_err err = {{0}};
+  uint16_t out[64];
+
+  /* Squash 4 x 2 -> 8 x 8: sx = floor((x+0.5)*4/8) = x/2, sy = floor((y+0.5)*2/8) = y/4. */
+  lg_mask m = grid_mask(4, 2);
+  lg_frame sq = {4, 2, 8, 8, 0, 0, 8, LG_RESIZE_SQUASH};
+  CHECK(lg_mask_to_frame(&m, &sq, out, &err) == 0, "squash: %s", err.msg);
+  int ok = 1;
+  for (int y = 0; y < 8; y++)
+    for (int x = 0; x < 8; x++) ok &= out[y * 8 + x] == 100 * (y / 4) + x / 2;
+  CHECK(ok, "squash upscale maps (x, y) to (x/2, y/4)");
+  lg_mask_free(&m);
+
+  /* Squash 5 -> 3 (non-integer ratio): sx = floor((x+0.5)*5/3) = 0, 2, 4. */
+  m = grid_mask(5, 5);
+  lg_frame sq3 = {5, 5, 3, 3, 0, 0, 3, LG_RESIZE_SQUASH};
+  CHECK(lg_mask_to_frame(&m, &sq3, out, &err) == 0, "squash 5->3: %s", err.msg);
+  static const uint16_t want3[9] = {0, 2, 4, 200, 202, 204, 400, 402, 404};
+  CHECK(memcmp(out, want3, sizeof want3) == 0, "squash 5->3 picks 0, 2, 4 on both axes");
+  lg_mask_free(&m);
+
+  /* Upscale 2 -> 5: floor((x+0.5)*2/5) = 0, 0, 1, 1, 1. */
+  m = grid_mask(2, 2);
+  lg_frame up = {2, 2, 5, 5, 0, 0, 5, LG_RESIZE_SQUASH};
+  CHECK(lg_mask_to_frame(&m, &up, out, &err) == 0, "squash 2->5: %s", err.msg);
+  static const int col5[5] = {0, 0, 1, 1, 1};
+  ok = 1;
+  for (int y = 0; y < 5; y++)
+    for (int x = 0; x < 5; x++) ok &= out[y * 5 + x] == 100 * col5[y] + col5[x];
+  CHECK(ok, "squash 2->5 picks 0,0,1,1,1");
+  lg_mask_free(&m);
+
+  /* Crop: 6 x 4 resized to 3 x 2 (short side 4 -> 2), square of 2 at cx = 1:
+  ** sx = floor((x+1+0.5)*6/3) = 2x+3, sy = floor((y+0.5)*4/2) = 2y+1. */
+  m = grid_mask(6, 4);
+  lg_frame cr = {6, 4, 3, 2, 1, 0, 2, LG_RESIZE_CROP};
+  CHECK(lg_mask_to_frame(&m, &cr, out, &err) == 0, "crop: %s", err.msg);
+  static const uint16_t wantc[4] = {103, 105, 303, 305};
+  CHECK(memcmp(out, wantc, sizeof wantc) == 0, "crop: got %u %u %u %u", out[0], out[1], out[2], out[3]);
+  /* Same source, crop at cx = 0: sx = 2x+1. */
+  cr.cx = 0;
+  CHECK(lg_mask_to_frame(&m, &cr, out, &err) == 0, "crop cx=0: %s", err.msg);
+  static const uint16_t wantc0[4] = {101, 103, 301, 303};
+  CHECK(memcmp(out, wantc0, sizeof wantc0) == 0, "crop cx=0: got %u %u %u %u", out[0], out[1], out[2], out[3]);
+  /* Portrait: 4 x 6 resized to 4 x 6 (no scale), square 4 at cy = 1: rows 1..4 copied exactly. */
+  lg_mask_free(&m);
+  m = grid_mask(4, 6);
+  lg_frame pt = {4, 6, 4, 6, 0, 1, 4, LG_RESIZE_CROP};
+  CHECK(lg_mask_to_frame(&m, &pt, out, &err) == 0, "portrait crop: %s", err.msg);
+  ok = 1;
+  for (int y = 0; y < 4; y++)
+    for (int x = 0; x < 4; x++) ok &= out[y * 4 + x] == 100 * (y + 1) + x;
+  CHECK(ok, "identity-scale crop copies rows cy.. exactly");
+
+  /* Errors: size mismatch, crop window outside the resized image. */
+  lg_frame bad = {5, 6, 4, 6, 0, 1, 4, LG_RESIZE_CROP};
+  CHECK(lg_mask_to_frame(&m, &bad, out, &err) == -1 && strstr(err.msg, "differs"), "size mismatch: %s",
+        err.msg);
+  lg_frame outside = {4, 6, 4, 6, 0, 3, 4, LG_RESIZE_CROP};
+  CHECK(lg_mask_to_frame(&m, &outside, out, &err) == -1 && strstr(err.msg, "invalid frame"),
+        "window outside: %s", err.msg);
+  lg_mask_free(&m);
+}
+
+static void test_iou(void) {
+  lg_err err = {{0}};
+  double v = -1;
+  const float map[4] = {0.875f, 0.75f, 0.125f, 0.0f};  /* exact in binary; mean 0.4375 -> fg {0, 1} */
+  const uint16_t any[4] = {1, 0, 1, 0};          /* object {0, 2} */
+  CHECK(lg_metric_iou(map, any, 4, 1, -1, NAN, &v, &err) == 0, "%s", err.msg);
+  CHECK_NEAR(v, 1.0 / 3.0, 1e-12);
+  CHECK(lg_metric_iou(map, any, 4, 1, -1, 0.0625, &v, &err) == 0, "%s", err.msg);  /* fg {0,1,2} */
+  CHECK_NEAR(v, 2.0 / 3.0, 1e-12);
+  CHECK(lg_metric_iou(map, any, 2, 2, -1, 0.0625, &v, &err) == 0, "%s", err.msg);  /* same, as 2 x 2 */
+  CHECK_NEAR(v, 2.0 / 3.0, 1e-12);
+  const uint16_t two[4] = {1, 2, 1, 0};          /* label 2 -> object {1} */
+  CHECK(lg_metric_iou(map, two, 4, 1, 2, NAN, &v, &err) == 0, "%s", err.msg);
+  CHECK_NEAR(v, 0.5, 1e-12);
+  /* Strictly greater: a value equal to the threshold is background. */
+  CHECK(lg_metric_iou(map, two, 4, 1, 2, 0.75, &v, &err) == 0, "%s", err.msg);  /* fg {0} */
+  CHECK_NEAR(v, 0.0, 1e-12);
+  /* Label absent and nothing above threshold: undefined (NaN). */
+  CHECK(lg_metric_iou(map, two, 4, 1, 7, 0.95, &v, &err) == 0 && isnan(v), "empty union gives NaN");
+  /* Label absent, something above threshold: 0. */
+  CHECK(lg_metric_iou(map, two, 4, 1, 7, NAN, &v, &err) == 0, "%s", err.msg);
+  CHECK_NEAR(v, 0.0, 1e-12);
+  /* Errors. */
+  CHECK(lg_metric_iou(map, two, 0, 1, -1, NAN, &v, &err) == -1 && strstr(err.msg, "size"), "w=0: %s", err.msg);
+  CHECK(lg_metric_iou(map, two, 4, 1, 70000, NAN, &v, &err) == -1 && strstr(err.msg, "label 70000"),
+        "label range: %s", err.msg);
+  const float nan_map[4] = {0.1f, NAN, 0.2f, 0.3f};
+  CHECK(lg_metric_iou(nan_map, two, 2, 2, -1, NAN, &v, &err) == -1 && strstr(err.msg, "(x=1, y=0)"),
+        "NaN map: %s", err.msg);
+  CHECK(lg_metric_iou(NULL, two, 4, 1, -1, NAN, &v, &err) == -1, "NULL map rejected");
+}
+
+static void test_pointing(void) {
+  lg_err err = {{0}};
+  int hit = -1;
+  const float map[4] = {0.5f, 1.0f, 1.0f, 0.0f};  /* two maxima: index 1 counts (first, row-major) */
+  const uint16_t at1[4] = {0, 1, 0, 0}, at2[4] = {0, 0, 1, 0};
+  CHECK(lg_metric_pointing(map, at1, 4, 1, -1, &hit, &err) == 0 && hit == 1, "first max on object");
+  CHECK(lg_metric_pointing(map, at2, 4, 1, -1, &hit, &err) == 0 && hit == 0, "second max does not count");
+  /* Row-major on 2 x 2: maxima at (1,0) and (0,1): (1,0) is first. */
+  const uint16_t lab[4] = {0, 3, 5, 0};
+  CHECK(lg_metric_pointing(map, lab, 2, 2, 3, &hit, &err) == 0 && hit == 1, "label 3 hit");
+  CHECK(lg_metric_pointing(map, lab, 2, 2, 5, &hit, &err) == 0 && hit == 0, "label 5 miss");
+  const float flat[4] = {0.2f, 0.2f, 0.2f, 0.2f};
+  const uint16_t corner[4] = {4, 0, 0, 0};
+  CHECK(lg_metric_pointing(flat, corner, 2, 2, -1, &hit, &err) == 0 && hit == 1, "constant map points at (0,0)");
+  CHECK(lg_metric_pointing(map, at1, 4, 1, -1, NULL, &err) == -1, "NULL out rejected");
+}
+
+static void test_mass_in(void) {
+  lg_err err = {{0}};
+  double v = -1;
+  const float map[4] = {1, 2, 3, 4};
+  const uint16_t m[4] = {1, 0, 0, 2};
+  CHECK(lg_metric_mass_in(map, m, 4, 1, -1, &v, &err) == 0, "%s", err.msg);
+  CHECK_NEAR(v, 0.5, 1e-12);
+  CHECK(lg_metric_mass_in(map, m, 2, 2, 2, &v, &err) == 0, "%s", err.msg);
+  CHECK_NEAR(v, 0.4, 1e-12);
+  const float zero[4] = {0, 0, 0, 0};
+  CHECK(lg_metric_mass_in(zero, m, 4, 1, -1, &v, &err) == 0 && isnan(v), "zero map gives NaN");
+  const float neg[4] = {1, -0.5f, 0, 0};
+  CHECK(lg_metric_mass_in(neg, m, 4, 1, -1, &v, &err) == -1 && strstr(err.msg, "negative"), "negative: %s",
+        err.msg);
+  const float inf[4] = {1, INFINITY, 0, 0};
+  CHECK(lg_metric_mass_in(inf, m, 4, 1, -1, &v, &err) == -1 && strstr(err.msg, "not finite"), "inf: %s",
+        err.msg);
+}
+
+int main(void) {
+  test_decode();
+  test_frame();
+  test_iou();
+  test_pointing();
+  test_mass_in();
+  return check_report("test_metrics");
+}
