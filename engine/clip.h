@@ -57,6 +57,7 @@ typedef struct lg_vision_w {
   int patch;          /* P */
   int image_size;     /* native S (224 for B/16) */
   int grid;           /* native G = S/P */
+  int n_prefix;       /* tokens before the patch grid: 1 (CLS) for CLIP; 0 for models without CLS */
   const float *patch_w;    /* [D, 3*P*P]  conv1 weight flattened in (c, ky, kx) order */
   const float *patch_b;    /* [D] or NULL (CLIP has no conv bias) */
   const float *cls;        /* [D] */
@@ -134,7 +135,9 @@ typedef enum lg_keep {
 typedef struct lg_vit_ws {
   int size;                /* S */
   int grid;                /* G */
-  int tokens;              /* T */
+  int tokens;              /* T = n_prefix + G*G */
+  int n_prefix;            /* leading non-patch tokens (1 = CLS for CLIP); patch token (r, c) is
+                              row n_prefix + r*G + c */
   lg_keep keep;
   float *pos;              /* [T, D] position embeddings for this size (resampled if S != native) */
   float *x0;               /* [T, D] after ln_pre = block 0 input */
@@ -159,6 +162,9 @@ int lg_vit_forward(const lg_model *m, lg_vit_ws *ws, const float *pixels, float 
 int lg_text_forward(const lg_model *m, const int32_t *ids, int n_ids, float *embed, lg_err *err);
 
 /* ---- Small helpers ---------------------------------------------------------------------------- */
+
+/* CLIP logit: expf(m->logit_scale) * cos(img, txt) for unnormalised embeddings of length E. */
+float lg_clip_logit(const lg_model *m, const float *img, const float *txt);
 
 /* In-place L2 normalisation; returns the original norm. */
 float lg_l2_normalize(float *v, int n);

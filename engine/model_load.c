@@ -1,0 +1,272 @@
+/*
+** lg_model_load(): a model directory as users download it, or a single .safetensors file
+** (spec clip-engine.md §1.2, §2).
+**
+** Directory: the checkpoint is the first of open_clip_model.safetensors,
+** open_clip_pytorch_model.safetensors, model.safetensors, a *.safetensors.index.json (sharded), or
+** the only *.safetensors file.  The key naming is detected from the tensors; the config that goes
+** with it is read when present: HF naming -> config.json (+ preprocessor_config.json), OpenCLIP
+** naming -> open_clip_config.json (model_cfg + preprocess_cfg).  Without a config the
+** hyper-parameters come from tensor shapes (OpenAI build_model) and the activation is QuickGELU
+** (OpenAI weights / HF default).  The tokenizer (vocab.json + merges.txt) is loaded when present.
+*/
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "clip.h"
+#include "model_config.h"
+#include "model_tensors.h"
+#include "safetensors.h"
+
+#define CONFIG_MAX_BYTES (16 << 20)
+
+static int is_file(const char *p) {
+  struct stat sb;
+  return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+  size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* Reads a small text file (configs) into a malloc'ed buffer. */
+static char *read_text(const char *path, size_t *n, lg_err *err) {
+  FILE *f = fopen(path, "rb");
+  char *buf = NULL;
+  if (!f) { lg_errf(err, "%s: cannot open: %s", path, strerror(errno)); return NULL; }
+  if (fseek(f, 0, SEEK_END) == 0) {
+    long sz = ftell(f);
+    if (sz < 0 || sz > CONFIG_MAX_BYTES) {
+      lg_errf(err, "%s: %ld bytes, larger than the %d-byte limit for config files", path, sz, CONFIG_MAX_BYTES);
+    } else if (fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)sz + 1))) {
+      *n = fread(buf, 1, (size_t)sz, f);
+      buf[*n] = 0;
+    } else {
+      lg_errf(err, "%s: cannot read", path);
+    }
+  }
+  fclose(f);
+  return buf;
+}
+
+/* Finds the checkpoint of a directory; out receives its path.  *is_index set for index.json. */
+static int find_checkpoint(const char *dir, char *out, size_t n, int *is_index, lg_err *err) {
+  static const char *preferred[] = {"open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
+                                    "model.safetensors", NULL};
+  *is_index = 0;
+  for (int i = 0; preferred[i]; i++) {
+    snprintf(out, n, "%s/%s", dir, preferred[i]);
+    if (is_file(out)) return 0;
+  }
+  DIR *d = opendir(dir);
+  if (!d) return lg_errf(err, "%s: cannot open directory: %s", dir, strerror(errno));
+  char single[1024] = "", index[1024] = "", pickle[1024] = "";
+  int n_single = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *nm = e->d_name;
+    if (nm[0] == '.') continue;
+    if (ends_with(nm, ".safetensors.index.json") && !index[0]) snprintf(index, sizeof index, "%s", nm);
+    else if (ends_with(nm, ".safetensors")) { n_single++; snprintf(single, sizeof single, "%s", nm); }
+    else if ((ends_with(nm, ".bin") || ends_with(nm, ".pt") || ends_with(nm, ".pth")) && !pickle[0])
+      snprintf(pickle, sizeof pickle, "%s", nm);
+  }
+  closedir(d);
+  if (index[0]) {
+    *is_index = 1;
+    snprintf(out, n, "%s/%s", dir, index);
+    return 0;
+  }
+  if (n_single == 1) {
+    snprintf(out, n, "%s/%s", dir, single);
+    return 0;
+  }
+  if (n_single > 1)
+    return lg_errf(err, "%s: several .safetensors files and no index.json: cannot tell which is the model", dir);
+  if (pickle[0])
+    return lg_errf(err, "%s: only a PyTorch pickle checkpoint ('%s') found; convert it to .safetensors", dir, pickle);
+  return lg_errf(err, "%s: no checkpoint found (looked for open_clip_model.safetensors, model.safetensors, "
+                 "*.safetensors.index.json, *.safetensors)", dir);
+}
+
+/* 128-bit fingerprint of the loaded weights and configuration (not cryptographic: a cache key). */
+typedef struct fp_state { uint64_t h[4]; uint64_t len; } fp_state;
+
+static uint64_t fp_mix(uint64_t x) {   /* splitmix64 finaliser */
+  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27; x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+static void fp_update(fp_state *s, const void *data, size_t n) {
+  const unsigned char *p = data;
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int k = 0; k < 4; k++) {
+      uint64_t w;
+      memcpy(&w, p + i + 8 * k, 8);
+      s->h[k] = (s->h[k] ^ w) * 0x9e3779b97f4a7c15ull;
+      s->h[k] ^= s->h[k] >> 29;
+    }
+  for (; i < n; i++) s->h[i & 3] = (s->h[i & 3] ^ p[i]) * 0x100000001b3ull;
+  s->len += n;
+}
+
+static void fp_final(fp_state *s, char out[33]) {
+  uint64_t a = fp_mix(s->h[0] ^ fp_mix(s->h[2] + s->len));
+  uint64_t b = fp_mix(s->h[1] ^ fp_mix(s->h[3] ^ a));
+  snprintf(out, 33, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+}
+
+static void fp_tower(fp_state *s, const lg_tower_cfg *c, const lg_block_w *B) {
+  int hdr[6] = {c->width, c->layers, c->heads, c->mlp, (int)c->act, 0};
+  memcpy(&hdr[5], &c->ln_eps, 4);
+  fp_update(s, hdr, sizeof hdr);
+  for (int l = 0; l < c->layers; l++) {
+    const lg_block_w *b = &B[l];
+    size_t D = (size_t)c->width, F = (size_t)c->mlp;
+    fp_update(s, b->ln1_w, D * 4); fp_update(s, b->ln1_b, D * 4);
+    fp_update(s, b->qkv_w, 3 * D * D * 4); fp_update(s, b->qkv_b, 3 * D * 4);
+    fp_update(s, b->out_w, D * D * 4); fp_update(s, b->out_b, D * 4);
+    fp_update(s, b->ln2_w, D * 4); fp_update(s, b->ln2_b, D * 4);
+    fp_update(s, b->fc1_w, F * D * 4); fp_update(s, b->fc1_b, F * 4);
+    fp_update(s, b->fc2_w, D * F * 4); fp_update(s, b->fc2_b, D * 4);
+    if (b->ls1) fp_update(s, b->ls1, D * 4);
+    if (b->ls2) fp_update(s, b->ls2, D * 4);
+  }
+}
+
+/* Fingerprint over weights in a naming-independent order (HF and OpenCLIP copies agree). */
+static void model_fingerprint(lg_model *m) {
+  fp_state s = {{0x6c67726164303031ull, 0x636c697076697431ull, 0x1234567887654321ull, 0x0fedcba987654321ull}, 0};
+  const lg_vision_w *v = &m->vision;
+  size_t D = (size_t)v->cfg.width, P = (size_t)v->patch, G = (size_t)v->grid, E = (size_t)m->embed_dim;
+  int hdr[6] = {v->patch, v->image_size, m->embed_dim, m->has_text, m->has_text ? m->text.vocab : 0,
+                m->has_text ? m->text.ctx : 0};
+  fp_update(&s, hdr, sizeof hdr);
+  fp_update(&s, v->patch_w, D * 3 * P * P * 4);
+  if (v->patch_b) fp_update(&s, v->patch_b, D * 4);
+  fp_update(&s, v->cls, D * 4);
+  fp_update(&s, v->pos, (G * G + 1) * D * 4);
+  fp_update(&s, v->ln_pre_w, D * 4); fp_update(&s, v->ln_pre_b, D * 4);
+  fp_tower(&s, &v->cfg, v->blocks);
+  fp_update(&s, v->ln_post_w, D * 4); fp_update(&s, v->ln_post_b, D * 4);
+  fp_update(&s, v->proj, D * E * 4);
+  if (m->has_text) {
+    const lg_text_w *t = &m->text;
+    size_t Dt = (size_t)t->cfg.width;
+    fp_update(&s, t->tok_emb, (size_t)t->vocab * Dt * 4);
+    fp_update(&s, t->pos, (size_t)t->ctx * Dt * 4);
+    fp_tower(&s, &t->cfg, t->blocks);
+    fp_update(&s, t->ln_final_w, Dt * 4); fp_update(&s, t->ln_final_b, Dt * 4);
+    fp_update(&s, t->proj, Dt * E * 4);
+  }
+  fp_update(&s, &m->logit_scale, 4);
+  fp_final(&s, m->fingerprint);
+}
+
+/* Parses the config file at `path` with `parse` when it exists. *used set to 1 when read. */
+static int read_config(const char *path, int (*parse)(const char *, size_t, const char *, lg_clip_cfg *, lg_err *),
+                       lg_clip_cfg *cfg, int *used, lg_err *err) {
+  size_t n = 0;
+  *used = 0;
+  if (!is_file(path)) return 0;
+  char *text = read_text(path, &n, err);
+  if (!text) return -1;
+  int rc = parse(text, n, path, cfg, err);
+  free(text);
+  *used = rc == 0;
+  return rc;
+}
+
+/* HF preprocessor_config.json next to config.json, when present. */
+static int read_hf_preprocessor(const char *dir, lg_clip_cfg *cfg, lg_err *err) {
+  char path[4200];
+  size_t n = 0;
+  snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+  if (!is_file(path)) return 0;
+  char *text = read_text(path, &n, err);
+  if (!text) return -1;
+  int rc = lg_cfg_parse_hf_preprocessor(text, n, path, &cfg->pre, err);
+  free(text);
+  if (rc == 0) cfg->pre_given = 1;
+  return rc;
+}
+
+lg_model *lg_model_load(const char *path, lg_err *err) {
+  lg_model *m = NULL;
+  lg_st st = {0};
+  char ckpt[4200], dir[4096], cfg_path[4200];
+  const char *cfg_name = "tensor shapes";
+  int is_index = 0, used = 0;
+  struct stat sb;
+  lg_clip_cfg cfg;
+  lg_cfg_defaults(&cfg);
+  if (!path || !path[0]) { lg_errf(err, "lg_model_load: empty path"); goto fail; }
+  if (strlen(path) >= sizeof dir - 64) { lg_errf(err, "lg_model_load: path too long"); goto fail; }
+  if (stat(path, &sb)) { lg_errf(err, "%s: %s", path, strerror(errno)); goto fail; }
+  int is_dir = S_ISDIR(sb.st_mode);
+  if (is_dir) {
+    snprintf(dir, sizeof dir, "%s", path);
+    size_t k = strlen(dir);
+    while (k > 1 && dir[k - 1] == '/') dir[--k] = 0;
+    if (find_checkpoint(dir, ckpt, sizeof ckpt, &is_index, err)) goto fail;
+  } else {
+    snprintf(ckpt, sizeof ckpt, "%s", path);
+    is_index = ends_with(path, ".index.json");
+    if (!is_index && !ends_with(path, ".safetensors")) {
+      lg_errf(err, "%s: expected a model directory, a .safetensors file or a .safetensors.index.json", path);
+      goto fail;
+    }
+  }
+  if (is_index ? lg_st_open_index(&st, ckpt, err) : lg_st_open(&st, ckpt, err)) goto fail;
+
+  m = calloc(1, sizeof *m);
+  if (!m || !(m->storage = calloc(1, sizeof(lg_model_store)))) { lg_errf(err, "%s: out of memory", path); goto fail; }
+  snprintf(m->path, sizeof m->path, "%s", path);
+  snprintf(m->family, sizeof m->family, "clip");
+  const char *prefix;
+  if (lg_detect_naming(&st, ckpt, &m->naming, &prefix, err)) goto fail;
+  if (is_dir) {
+    if (m->naming == LG_NAMING_OPENCLIP) {
+      snprintf(cfg_path, sizeof cfg_path, "%s/open_clip_config.json", dir);
+      if (read_config(cfg_path, lg_cfg_parse_openclip, &cfg, &used, err)) goto fail;
+    } else {
+      snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+      if (read_config(cfg_path, lg_cfg_parse_hf, &cfg, &used, err)) goto fail;
+      if (read_hf_preprocessor(dir, &cfg, err)) goto fail;
+    }
+    if (used) cfg_name = strrchr(cfg_path, '/') + 1;
+  }
+  if (!used) {
+    if (lg_cfg_from_shapes(&st, m->naming, prefix, ckpt, &cfg, err)) goto fail;
+    cfg.pre.size = cfg.image_size;
+  }
+  if (!cfg.act_given) cfg.vis.act = cfg.txt.act = LG_ACT_QUICKGELU;
+  if (lg_load_weights(m, &st, prefix, &cfg, ckpt, cfg_name, err)) goto fail;
+  m->pre = cfg.pre;
+  if (!cfg.pre_given) lg_cfg_openai_preprocess(&m->pre, cfg.image_size);
+  if (m->pre.size < 1) m->pre.size = cfg.image_size;
+  m->sot_id = m->has_text ? m->text.vocab - 2 : -1;   /* CLIP: SOT, EOT are the last two ids */
+  m->eot_id = m->has_text ? m->text.vocab - 1 : -1;
+  m->tokenizer = NULL;
+  model_fingerprint(m);
+  lg_st_close(&st);
+  return m;
+fail:
+  lg_st_close(&st);
+  lg_model_free(m);
+  return NULL;
+}
+
+void lg_model_free(lg_model *m) {
+  if (!m) return;
+  lg_model_store_free(m->storage);
+  free(m);
+}

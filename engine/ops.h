@@ -1,0 +1,29 @@
+/*
+** Forward building blocks shared by the towers (spec clip-engine.md §4).  Row-major fp32.
+**
+**   lg_linear(X, n, in, W, b, out, Y)      Y[n,out] = X[n,in] · W[out,in]ᵀ + b   (OpenBLAS sgemm)
+**   lg_layernorm(X, n, D, w, b, eps, Y, mean, rstd)   per row; mean/rstd [n] may be NULL
+**   lg_softmax_rows(S, n, m, ld)           in place, rows of length m with stride ld
+**   lg_activation(act, X, n, Y)            QuickGELU / erf GELU / tanh GELU, elementwise
+*/
+#ifndef LEGRAD_OPS_H
+#define LEGRAD_OPS_H
+#include "clip.h"
+
+/* Y[n,out] = X[n,in] · W[out,in]ᵀ (+ b[out] when b != NULL). */
+void lg_linear(const float *X, int n, int in, const float *W, const float *b, int out, float *Y);
+
+/* LayerNorm over the last dim D of X[n,D] (biased variance).  Y may equal X. */
+void lg_layernorm(const float *X, int n, int D, const float *w, const float *b, float eps, float *Y,
+                  float *mean, float *rstd);
+
+/* Softmax over each row S[i, 0..m) (row stride ld), in place. */
+void lg_softmax_rows(float *S, int n, int m, int ld);
+
+/* Y[i] = act(X[i]) for i < n.  Y may equal X. */
+void lg_activation(lg_act act, const float *X, long n, float *Y);
+
+/* Y[i] += g[i % D] * X[i] (g == NULL: Y += X) over n rows of D: the residual add with LayerScale. */
+void lg_residual_add(float *Y, const float *X, const float *g, int n, int D);
+
+#endif
