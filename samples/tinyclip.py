@@ -15,13 +15,10 @@ import html
 import json
 import math
 import os
-import struct
-
 import numpy as np
 import regex
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 # ---------------------------------------------------------------------------------------------
 # Tokenizer
@@ -294,19 +291,8 @@ class TinyCLIP(nn.Module):
         return out
 
     def hf_state(self):
-        """{HF CLIPModel tensor name: fp32 numpy array}."""
-        return {k: v.detach().float().numpy().copy() for k, v in self.hf_params()}
-
-    def load_hf_state(self, st):
-        """Copy tensors {HF name: array} into the parameters (shapes must match)."""
-        with torch.no_grad():
-            for k, p in self.hf_params():
-                if k not in st:
-                    raise KeyError("missing tensor %s" % k)
-                a = torch.from_numpy(np.asarray(st[k], np.float32))
-                if a.shape != p.shape:
-                    raise ValueError("%s: shape %s, expected %s" % (k, tuple(a.shape), tuple(p.shape)))
-                p.copy_(a)
+        """{HF CLIPModel tensor name: detached fp32 tensor}."""
+        return {k: v.detach().float().clone() for k, v in self.hf_params()}
 
 
 def hf_config(cfg, vocab, eos_id, bos_id):
@@ -331,65 +317,11 @@ def hf_config(cfg, vocab, eos_id, bos_id):
     }
 
 
-def cfg_from_hf(c):
-    v, t = c["vision_config"], c["text_config"]
-    return {"embed_dim": c["projection_dim"],
-            "vision": {"width": v["hidden_size"], "mlp": v["intermediate_size"], "heads": v["num_attention_heads"],
-                       "layers": v["num_hidden_layers"], "image_size": v["image_size"], "patch": v["patch_size"]},
-            "text": {"width": t["hidden_size"], "mlp": t["intermediate_size"], "heads": t["num_attention_heads"],
-                     "layers": t["num_hidden_layers"], "vocab": t["vocab_size"],
-                     "context": t["max_position_embeddings"]}}
-
-
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def normalise(rgb_uint8):
     """uint8 [B, H, W, 3] numpy -> float tensor [B, 3, H, W] with the CLIP mean/std."""
-    x = torch.from_numpy(rgb_uint8).float().permute(0, 3, 1, 2) / 255.0
+    x = torch.from_numpy(np.array(rgb_uint8, np.float32)).permute(0, 3, 1, 2) / 255.0
     return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
-
-
-# ---------------------------------------------------------------------------------------------
-# safetensors (format: 8-byte LE header length, JSON header, contiguous little-endian data)
-# ---------------------------------------------------------------------------------------------
-def write_safetensors(path, tensors, dtype="F32"):
-    """tensors: {name: numpy array}; written in name order, header padded with spaces to 8 bytes."""
-    np_dt = {"F32": "<f4", "F16": "<f2"}[dtype]
-    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
-    for k in sorted(tensors):
-        b = np.ascontiguousarray(tensors[k], dtype=np_dt).tobytes()
-        header[k] = {"dtype": dtype, "shape": list(tensors[k].shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h)
-        for b in blobs:
-            f.write(b)
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for k, e in header.items():
-        if k == "__metadata__":
-            continue
-        dt = {"F32": "<f4", "F16": "<f2", "BF16": None}[e["dtype"]]
-        a, b = e["data_offsets"]
-        out[k] = np.frombuffer(data[8 + n + a:8 + n + b], dtype=dt).astype(np.float32).reshape(e["shape"])
-    return out
-
-
-def load_model(d):
-    """TinyCLIP + Tokenizer from an exported HF directory."""
-    with open(os.path.join(d, "config.json")) as f:
-        c = json.load(f)
-    m = TinyCLIP(cfg_from_hf(c))
-    m.load_hf_state(read_safetensors(os.path.join(d, "model.safetensors")))
-    return m.eval(), Tokenizer.load(d)

@@ -29,9 +29,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
 import gen_dataset as gd  # noqa: E402
 import tinyclip as tc  # noqa: E402
+from st_io import save_safetensors  # noqa: E402
 
 NS, NC = len(gd.SHAPES), len(gd.COLOUR_NAMES)
 NFEAT = NS * NC + NS   # colour-shape combinations, then shape-only features
@@ -137,7 +140,7 @@ def export(model, tok, merges, out, wall_s, step, extra):
     with open(os.path.join(out, "preprocessor_config.json"), "w") as f:
         json.dump(pre, f, indent=2)
     tok.save(out, merges)
-    tc.write_safetensors(os.path.join(out, "model.safetensors"), model.hf_state())
+    save_safetensors(os.path.join(out, "model.safetensors"), model.hf_state(), metadata={"format": "pt"})
     with open(os.path.join(out, "training.json"), "w") as f:
         json.dump(dict(step=step, wall_s=round(wall_s, 1), **extra), f, indent=2)
 
