@@ -66,25 +66,25 @@ static int find_checkpoint(const char *dir, char *out, size_t n, int *is_index, 
   }
   DIR *d = opendir(dir);
   if (!d) return lg_errf(err, "%s: cannot open directory: %s", dir, strerror(errno));
-  char single[1024] = "", index[1024] = "", pickle[1024] = "";
+  char single[256] = "", index[256] = "", pickle[256] = "";
   int n_single = 0;
   struct dirent *e;
   while ((e = readdir(d))) {
     const char *nm = e->d_name;
     if (nm[0] == '.') continue;
-    if (ends_with(nm, ".safetensors.index.json") && !index[0]) snprintf(index, sizeof index, "%s", nm);
-    else if (ends_with(nm, ".safetensors")) { n_single++; snprintf(single, sizeof single, "%s", nm); }
+    if (ends_with(nm, ".safetensors.index.json") && !index[0]) snprintf(index, sizeof index, "%.255s", nm);
+    else if (ends_with(nm, ".safetensors")) { n_single++; snprintf(single, sizeof single, "%.255s", nm); }
     else if ((ends_with(nm, ".bin") || ends_with(nm, ".pt") || ends_with(nm, ".pth")) && !pickle[0])
-      snprintf(pickle, sizeof pickle, "%s", nm);
+      snprintf(pickle, sizeof pickle, "%.255s", nm);
   }
   closedir(d);
   if (index[0]) {
     *is_index = 1;
-    snprintf(out, n, "%s/%s", dir, index);
+    snprintf(out, n, "%.3800s/%.255s", dir, index);
     return 0;
   }
   if (n_single == 1) {
-    snprintf(out, n, "%s/%s", dir, single);
+    snprintf(out, n, "%.3800s/%.255s", dir, single);
     return 0;
   }
   if (n_single > 1)

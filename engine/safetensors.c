@@ -224,7 +224,10 @@ done:
 int lg_st_open(lg_st *st, const char *path, lg_err *err) {
   lg_st_file *f;
   memset(st, 0, sizeof *st);
-  if (map_file(st, path, &f, err)) return -1;
+  if (map_file(st, path, &f, err)) {
+    lg_st_close(st);
+    return -1;
+  }
   static const unsigned char empty[1];
   if (lg_st_parse(st, f->map ? f->map : empty, f->size, f->path, err)) {
     lg_st_close(st);
