@@ -3,7 +3,7 @@
 
 Usage:
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 /usr/bin/python3 samples/train.py --out samples/model \
-        [--steps 6000] [--batch 128] [--seed 0]
+        [--steps 3000] [--batch 64] [--seed 0]
 
 Recipe (docs/model-card.md):
   * data: samples/gen_dataset.make_sample, generated on the fly (never repeats), 64 px, 1-3 objects;
@@ -14,7 +14,7 @@ Recipe (docs/model-card.md):
     counts as a positive: -log(sum of softmax over the positives), image->text and text->image;
   * model: OpenAI CLIP architecture, ViT patch 8 on 64 px, width 128, 4 layers, 4 heads; text width
     128, 4 layers, BPE vocabulary trained on the caption words; embed 128;
-  * AdamW lr 1e-3, betas (0.9, 0.98), weight decay 0.05, 300 warm-up steps, cosine decay.
+  * AdamW lr 1e-3, betas (0.9, 0.98), weight decay 0.05, 200 warm-up steps, cosine decay to 0 at --steps.
 The HF directory is re-exported at every evaluation, so an interrupted run still leaves a model.
 Seeded: the same seed, step count and thread count give the same weights.
 """
@@ -148,10 +148,10 @@ def export(model, tok, merges, out, wall_s, step, extra):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="samples/model")
-    ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--patch", type=int, default=8)

@@ -134,6 +134,47 @@ static void test_frame(void) {
   lg_mask_free(&m);
 }
 
+/* Decodes fixture `name` into m; returns 0 when it is missing or broken (counted as a failure). */
+static int load_mask(const char *name, lg_mask *m) {
+  char path[256];
+  size_t n = 0;
+  lg_err err = {{0}};
+  snprintf(path, sizeof path, FIX "%s", name);
+  unsigned char *png = check_read_file(path, &n);
+  CHECK(png != NULL, "%s readable", path);
+  int ok = png && lg_mask_decode(png, n, m, &err) == 0;
+  CHECK(!png || ok, "%s: %s", path, err.msg);
+  free(png);
+  return ok;
+}
+
+/* lg_frame_compute + lg_mask_to_frame against Pillow's NEAREST resize + centre crop / squash. */
+static void test_pillow_alignment(void) {
+  static const char *const names[2] = {"mask_40x30", "mask_30x40"};
+  static const char *const modes[2] = {"crop16", "squash16"};
+  for (int i = 0; i < 2; i++) {
+    lg_mask src, want;
+    char name[64];
+    snprintf(name, sizeof name, "%s.png", names[i]);
+    if (!load_mask(name, &src)) continue;
+    for (int k = 0; k < 2; k++) {
+      lg_err err = {{0}};
+      lg_frame fr;
+      uint16_t out[16 * 16];
+      snprintf(name, sizeof name, "%s_%s.png", names[i], modes[k]);
+      if (!load_mask(name, &want)) continue;
+      CHECK(lg_frame_compute(src.w, src.h, 16, k ? LG_RESIZE_SQUASH : LG_RESIZE_CROP, &fr, &err) == 0, "%s",
+            err.msg);
+      CHECK(lg_mask_to_frame(&src, &fr, out, &err) == 0, "%s: %s", name, err.msg);
+      CHECK(want.w == 16 && want.h == 16 && memcmp(out, want.v, sizeof out) == 0,
+            "%s: mask in the frame (resized %d x %d, crop at %d,%d) differs from Pillow's", name, fr.rw, fr.rh,
+            fr.cx, fr.cy);
+      lg_mask_free(&want);
+    }
+    lg_mask_free(&src);
+  }
+}
+
 static void test_iou(void) {
   lg_err err = {{0}};
   double v = -1;
@@ -205,6 +246,7 @@ static void test_mass_in(void) {
 int main(void) {
   test_decode();
   test_frame();
+  test_pillow_alignment();
   test_iou();
   test_pointing();
   test_mass_in();
