@@ -1,0 +1,16 @@
+/*
+** Helpers shared by the map and metric SQL functions (map_funcs.c, metric_funcs.c).
+*/
+#ifndef LEGRAD_MAP_FUNCS_H
+#define LEGRAD_MAP_FUNCS_H
+#include "conn.h"
+#include "mapblob.h"
+
+/* Sets a printf-style message (sqlite3_mprintf syntax) as the function's error. */
+void lg_fn_error(sqlite3_context *ctx, const char *fmt, ...);
+/* Decodes v (argument number pos of SQL function fn) as a map blob.  Returns 1 when it is NULL
+** (the caller returns NULL), 0 on success (free m with lg_map_free), -1 after setting the error
+** "fn(): argument pos (map) ...". */
+int lg_map_arg(sqlite3_context *ctx, sqlite3_value *v, const char *fn, int pos, lg_map *m);
+
+#endif
