@@ -15,9 +15,12 @@
 
 typedef struct lg_tokenizer lg_tokenizer;
 
-/* HF layout: vocab.json + merges.txt in dir (tokenizer.json as a fallback if present). */
+/* HF layout: vocab.json + merges.txt in dir (tokenizer.json as a fallback if present; its merges
+** may be "a b" strings or ["a", "b"] pairs).  merges.txt: an optional first "#version" line, then
+** one "a b" merge per line, all of them used (ranks = line order). */
 lg_tokenizer *lg_tokenizer_load_dir(const char *dir, lg_err *err);
-/* OpenAI bpe_simple_vocab_16e6.txt.gz. */
+/* OpenAI bpe_simple_vocab_16e6.txt.gz (or the same file uncompressed): lines 1..48894 are the
+** merges; the vocabulary is built as OpenAI does (49408 ids, SOT 49406, EOT 49407). */
 lg_tokenizer *lg_tokenizer_load_bpe_gz(const char *path, lg_err *err);
 void lg_tokenizer_free(lg_tokenizer *t);
 
@@ -25,9 +28,14 @@ int lg_tokenizer_sot(const lg_tokenizer *t);
 int lg_tokenizer_eot(const lg_tokenizer *t);
 int lg_tokenizer_vocab_size(const lg_tokenizer *t);
 
-/* Encodes UTF-8 text.  ids: ctx entries written (SOT, tokens, EOT, then 0 padding; truncated to
-** ctx keeping EOT last).  *n_used = number of non-pad ids (position of EOT + 1).
-** Invalid UTF-8 is an error. */
+/* Encodes UTF-8 text (NUL-terminated: the text ends at the first NUL byte).  ids: ctx entries
+** written (SOT, tokens, EOT, then 0 padding; truncated to ctx keeping EOT last); ctx >= 2.
+** *n_used = number of non-pad ids (position of EOT + 1).  Invalid UTF-8 is an error.
+** The literal strings "<|startoftext|>" / "<|endoftext|>" (the vocabulary's special tokens) inside
+** the text become the special ids, as in OpenAI's SimpleTokenizer and HF's slow tokenizer
+** (open_clip 2.23 instead BPE-splits them; docs/tokenizer.md).
+** Refined by helper B: sot/eot are taken from the vocabulary ("<|startoftext|>"/"<|endoftext|>",
+** else open_clip's "<start_of_text>"/"<end_of_text>"), so non-OpenAI vocabularies work. */
 int lg_tokenize(const lg_tokenizer *t, const char *text, int32_t *ids, int ctx, int *n_used,
                 lg_err *err);
 

@@ -18,6 +18,7 @@ images: generates small PNGs (RGB noise of many sizes and aspect ratios, grey, p
     decoded_<name>.bin     Pillow's full decode (uint8 [h, w, 3]) of the generated JPEGs
     shared_jpeg.txt        the same for ../shared/data/images/*.jpeg (expected in shared_<stem>.bin)
 tokens: see tokens_main() below.
+(The JPEG inputs' decoded pixels are used by tests/c/test_image.c.)
 """
 import hashlib
 import html
@@ -207,6 +208,273 @@ def images_main():
         f.write("# stem file(relative to ../shared) mode S rw rh cx cy offset-in-shared_<stem>.bin\n")
         f.write("\n".join(shared_lines) + "\n")
     print(f"images: {len(lines)} cases, {len(blob)} expected bytes, {len(shared_lines)} shared cases")
+
+
+# ----------------------------------------------------------------------------------------------
+# Tokenizer
+# ----------------------------------------------------------------------------------------------
+# The expected ids come from the OpenAI SimpleTokenizer algorithm (clip/simple_tokenizer.py), run
+# on the real merges file, with ftfy.fix_text replaced by the documented subset below (Debian has
+# no ftfy).  Everything else is Python's own: html.unescape, str.split/strip/lower, unicodedata
+# NFC and the `regex` module with the original pattern.
+
+def bytes_to_unicode():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+# ftfy's tables (ftfy/chardata.py): control characters removed, Latin ligatures, width map.
+FTFY_CONTROL = set(list(range(0x00, 0x09)) + [0x0B] + list(range(0x0E, 0x20)) + [0x7F] +
+                   list(range(0x206A, 0x2070)) + [0xFEFF] + list(range(0xFFF9, 0xFFFD)) +
+                   list(range(0x1D173, 0x1D17B)) + list(range(0xE0000, 0xE0080)))
+FTFY_LIGATURES = {0x132: "IJ", 0x133: "ij", 0xFB00: "ff", 0xFB01: "fi", 0xFB02: "fl",
+                  0xFB03: "ffi", 0xFB04: "ffl", 0xFB05: "ſt", 0xFB06: "st"}
+
+
+def _width_map():
+    m = {0x3000: " "}
+    for i in range(0xFF01, 0xFFF0):
+        alt = unicodedata.normalize("NFKC", chr(i))
+        if alt != chr(i):
+            m[i] = alt
+    return m
+
+
+FTFY_WIDTH = _width_map()
+
+
+def ftfy_subset(text):
+    """The ftfy.fix_text steps replicated by the C tokenizer (docs/tokenizer.md), applied in
+    ftfy's order and repeated until nothing changes, as ftfy does."""
+    import regex
+    ansi = regex.compile("\x1b\\[((?:\\d|;)*)([a-zA-Z])")
+    for _ in range(16):
+        orig = text
+        # fix_c1_controls: C1 controls read as (sloppy) Windows-1252
+        text = "".join(bytes([ord(c)]).decode("cp1252", errors="ignore") or c
+                       if 0x80 <= ord(c) <= 0x9F else c for c in text)
+        text = "".join(FTFY_LIGATURES.get(ord(c), c) for c in text)       # fix_latin_ligatures
+        text = "".join(FTFY_WIDTH.get(ord(c), c) for c in text)           # fix_character_width
+        text = regex.sub("[\u2018-\u201b]", "'", regex.sub("[\u201c-\u201f]", '"', text))  # uncurl
+        text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n") \
+                   .replace("\u2029", "\n").replace("\u0085", "\n")      # fix_line_breaks
+        text = ansi.sub("", text)                                          # remove_terminal_escapes
+        text = "".join(c for c in text if ord(c) not in FTFY_CONTROL)      # remove_control_chars
+        text = unicodedata.normalize("NFC", text)
+        if text == orig:
+            break
+    return text
+
+
+def basic_clean(text):
+    text = ftfy_subset(text)
+    text = html.unescape(html.unescape(text))
+    return text.strip()
+
+
+def whitespace_clean(text):
+    return " ".join(text.split()).strip()
+
+
+class RefTokenizer:
+    """OpenAI SimpleTokenizer (special literals <|startoftext|>/<|endoftext|> recognised)."""
+
+    def __init__(self, vocab, merges):
+        import regex
+        self.byte_encoder = bytes_to_unicode()
+        self.encoder = vocab
+        self.bpe_ranks = dict(zip(merges, range(len(merges))))
+        self.sot, self.eot = vocab["<|startoftext|>"], vocab["<|endoftext|>"]
+        self.cache = {"<|startoftext|>": "<|startoftext|>", "<|endoftext|>": "<|endoftext|>"}
+        self.pat = regex.compile(r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""",
+                                 regex.IGNORECASE)
+
+    @classmethod
+    def from_gz(cls, path):
+        import gzip
+        lines = gzip.open(path).read().decode("utf-8").split("\n")
+        merges = [tuple(m.split()) for m in lines[1:49152 - 256 - 2 + 1]]
+        vocab = list(bytes_to_unicode().values())
+        vocab = vocab + [v + "</w>" for v in vocab]
+        vocab += ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
+        return cls(dict(zip(vocab, range(len(vocab)))), merges)
+
+    def bpe(self, token):
+        if token in self.cache:
+            return self.cache[token]
+        word = tuple(token[:-1]) + (token[-1] + "</w>",)
+        pairs = set(zip(word, word[1:]))
+        if not pairs:
+            return token + "</w>"
+        while True:
+            bigram = min(pairs, key=lambda p: self.bpe_ranks.get(p, float("inf")))
+            if bigram not in self.bpe_ranks:
+                break
+            first, second = bigram
+            new_word, i = [], 0
+            while i < len(word):
+                try:
+                    j = word.index(first, i)
+                    new_word.extend(word[i:j])
+                    i = j
+                except ValueError:
+                    new_word.extend(word[i:])
+                    break
+                if word[i] == first and i < len(word) - 1 and word[i + 1] == second:
+                    new_word.append(first + second)
+                    i += 2
+                else:
+                    new_word.append(word[i])
+                    i += 1
+            word = tuple(new_word)
+            if len(word) == 1:
+                break
+            pairs = set(zip(word, word[1:]))
+        word = " ".join(word)
+        self.cache[token] = word
+        return word
+
+    def encode(self, text):
+        import regex
+        ids = []
+        text = whitespace_clean(basic_clean(text)).lower()
+        for token in regex.findall(self.pat, text):
+            token = "".join(self.byte_encoder[b] for b in token.encode("utf-8"))
+            ids.extend(self.encoder[t] for t in self.bpe(token).split(" "))
+        return ids
+
+    def tokenize(self, text, ctx=77):
+        ids = [self.sot] + self.encode(text) + [self.eot]
+        if len(ids) > ctx:
+            ids = ids[:ctx]
+            ids[-1] = self.eot
+        return ids
+
+
+def prompts():
+    """>= 200 prompts: hand-written hard cases, then templated class names and long texts."""
+    hand = [
+        "a photo of a cat", "A PHOTO OF A DOG", "a photo of a cat.", "  leading and trailing  ",
+        "", " ", "\t\n", "hello, world!", "what's that?", "it's", "IT'S", "they're", "we've",
+        "i'm", "you'll", "he'd", "can't won't don't", "rock'n'roll", "'s 't", "''quoted''",
+        "it\u2019s a dog", "\u201cquoted\u201d text", "\u2018single\u2019", "don\u2019t",
+        "3 cats", "1234567890", "3.14159", "$100.00", "1st 2nd 3rd 4th", "mp3 x86_64 h2o",
+        "Ⅻ roman", "½ cup", "²³", "٣ arabic-indic", "१२३ devanagari digits",
+        "café", "cafe\u0301", "naïve résumé", "Ångström", "Zürich straße", "ĲSSELMEER", "İstanbul",
+        "ΟΔΟΣ", "ΣΊΣΥΦΟΣ σοφός", "Σ", "ΑΣ.", "Москва", "Ελληνικά", "עברית", "العربية",
+        "हिन्दी", "ไทย", "日本語のテキスト", "中文 文本", "한국어 텍스트", "ｆｕｌｌｗｉｄｔｈ　ｔｅｘｔ",
+        "ﾊﾝｶｸ", "ﬁne ﬂower ﬀ ﬃ ﬄ ﬅ ﬆ", "ǅ ǈ", "🐱 cat emoji", "👨‍👩‍👧 family", "🇫🇷 flag",
+        "😀😀😀", "a😀b", "I ❤ NY", "♥♦♣♠", "→ ← ↑", "∑ ∫ √", "°C", "©®™", "…", "—dash–",
+        "&amp;", "&lt;b&gt;bold&lt;/b&gt;", "&amp;lt;", "&amp;amp;lt;", "&eacute;t&eacute;",
+        "&notit; &notin;", "&#39;quote&#39;", "&#x27;hex&#x27;", "&#128512;", "&#0;", "&#x110000;",
+        "&#128;", "&nbsp;x", "&copy 2024", "&bogus;", "&", "&#", "&#x;", "<b>not html</b> &amp;",
+        "a\u00a0b", "a\u2003b", "a\u3000b", "x\u200by", "line1\nline2", "cr\r\nlf", "a\x1fb",
+        "a\x01b", "a\x7fb", "\x1b[31mred\x1b[0m", "c1\x85next", "c1\x80euro\x99", "\ufeffbom",
+        "<|startoftext|>", "<|endoftext|>", "a <|endoftext|> b", "!<|endoftext|>",
+        "<start_of_text>", "<|ENDOFTEXT|>", "it'ſ", "I'M", "O'Neil's", "a--b", "!!!???",
+        "(parenthesized)", "[brackets]", "{braces}", "hash#tag @user", "e-mail: x@y.com",
+        "https://example.com/a?b=c&d=e", "C++ and C#", "snake_case camelCase", "tab\tseparated",
+        "emoji🙂inside", "mixed日本english", "ℌ𝔢𝔩𝔩𝔬 math", "𝟙𝟚𝟛", "x²+y²", "Ⓐ Ⓑ",
+        "combining a\u0308\u0301", "\u0301leading mark", "Hangul 가각 jamo \u1100\u1161",
+        "ǰ ﬓ", "K Kelvin", "Å angstrom", "ΐ", "ß ẞ", "İi Iı",
+    ]
+    classes = ("tench goldfish shark hen ostrich goldfinch junco bulbul jay magpie chickadee "
+               "kite vulture newt axolotl bullfrog loggerhead leatherback mud turtle banded gecko "
+               "green iguana whiptail agama frilled lizard alligator triceratops thunder snake "
+               "ringneck hognose garter sea snake boa constrictor rock python indian cobra "
+               "scorpion tarantula tick centipede peacock quail partridge macaw lorikeet toucan "
+               "hornbill hummingbird jacamar drake merganser goose swan tusker echidna platypus "
+               "wallaby koala wombat jellyfish sea anemone brain coral flatworm nematode conch "
+               "snail slug chiton nautilus crab lobster crayfish hermit isopod stork spoonbill "
+               "flamingo heron egret bittern crane limpkin gallinule coot bustard turnstone "
+               "sandpiper redshank dowitcher oystercatcher pelican penguin albatross whale dugong "
+               "sea lion chihuahua spaniel pekinese shih-tzu papillon terrier beagle bloodhound").split()
+    templ = ["a photo of a {}.", "a blurry photo of the {}.", "itap of my {}", "a {} in the wild",
+             "There's a {}!", "THE {}S"]
+    out = list(hand)
+    for i, c in enumerate(classes):
+        out.append(templ[i % len(templ)].format(c))
+    long1 = " ".join(classes)  # many more than 77 tokens
+    out += [long1, "word " * 80, "a" * 300, "🙂" * 100, "1" * 120, "x, " * 60,
+            "the quick brown fox jumps over the lazy dog " * 8,
+            "supercalifragilisticexpialidocious antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis"]
+    return out
+
+
+def ftfy_flags(text):
+    """Which ftfy behaviour a prompt exercises: 'subset' when the replicated steps change it,
+    'maybe' when it holds Latin-1/Windows-1252 range characters that ftfy's mojibake heuristics
+    (not replicated) inspect, '-' otherwise."""
+    flags = []
+    if ftfy_subset(text) != text:
+        flags.append("subset")
+    if any(0x80 <= ord(c) <= 0xFF or c in "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ" for c in text):
+        flags.append("maybe")
+    return ",".join(flags) or "-"
+
+
+def write_token_file(path, tok, texts, header):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(header)
+        for t in texts:
+            ids = tok.tokenize(t)
+            f.write("%s\t%s\t%s\t%s\n" % (t.encode("utf-8").hex() or "-", " ".join(map(str, ids)),
+                                          ftfy_flags(t), ascii(t)[:120]))
+
+
+def tokens_main():
+    """Writes tests/fixtures/tokenizer/:
+      tokens_openai.txt   ids for prompts() with the real merges (needs ../shared)
+      tiny/vocab.json + merges.txt, tiny_tj_str/tokenizer.json, tiny_tj_pairs/tokenizer.json:
+                          a small vocabulary (first 600 merges, ids shuffled, specials last)
+      tokens_tiny.txt     ids for prompts() with the tiny vocabulary
+    Line format: hex(UTF-8 text) TAB ids TAB ftfy-flags TAB ascii(text) (for humans)."""
+    import random
+    out = os.path.join(ROOT, "tests", "fixtures", "tokenizer")
+    os.makedirs(out, exist_ok=True)
+    texts = prompts()
+    assert len(texts) >= 200, len(texts)
+    header = ("# generated by tests/reference/ref_inputs.py tokens: hex(utf8 text)\tids (SOT..EOT, "
+              "ctx 77)\tftfy flags (subset = changed by the replicated ftfy steps; maybe = "
+              "characters ftfy's unreplicated mojibake repair looks at)\tascii(text)\n")
+    gz = os.path.join(SHARED, "data", "clip-bpe", "bpe_simple_vocab_16e6.txt.gz")
+    full = RefTokenizer.from_gz(gz)
+    write_token_file(os.path.join(out, "tokens_openai.txt"), full, texts, header)
+
+    # Tiny vocabulary: 512 byte symbols, the first 600 merges, then the two specials; ids shuffled
+    # (specials kept last) so nothing may assume OpenAI's id layout.
+    merges = [m for m, _ in sorted(full.bpe_ranks.items(), key=lambda kv: kv[1])][:600]
+    base = list(bytes_to_unicode().values())
+    symbols = base + [b + "</w>" for b in base] + ["".join(m) for m in merges]
+    symbols = list(dict.fromkeys(symbols))
+    random.Random(7).shuffle(symbols)
+    symbols += ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {s: i for i, s in enumerate(symbols)}
+    tiny = RefTokenizer(vocab, merges)
+    for sub in ("tiny", "tiny_tj_str", "tiny_tj_pairs"):
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+    with open(os.path.join(out, "tiny", "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(out, "tiny", "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
+    for sub, ms in (("tiny_tj_str", [" ".join(m) for m in merges]),
+                    ("tiny_tj_pairs", [list(m) for m in merges])):
+        tj = {"version": "1.0", "added_tokens": [
+                  {"id": vocab["<|startoftext|>"], "content": "<|startoftext|>", "special": True},
+                  {"id": vocab["<|endoftext|>"], "content": "<|endoftext|>", "special": True}],
+              "model": {"type": "BPE", "end_of_word_suffix": "</w>", "vocab": vocab, "merges": ms}}
+        with open(os.path.join(out, sub, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(tj, f, ensure_ascii=False)
+    write_token_file(os.path.join(out, "tokens_tiny.txt"), tiny, texts, header)
+    print(f"tokens: {len(texts)} prompts, tiny vocab {len(vocab)}")
 
 
 if __name__ == "__main__":
