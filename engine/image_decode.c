@@ -16,7 +16,9 @@
 ** decoded the header is read with stbi_info_from_memory and images with a zero side or more than
 ** LG_IMAGE_MAX_PIXELS pixels are refused (decompression bombs).  Truncated files are refused too:
 ** stb_image zero-fills a JPEG or BMP that ends early, where Pillow raises "image file is
-** truncated", so the JPEG marker structure and the BMP pixel-array size are checked here.
+** truncated", so the JPEG marker structure, the BMP pixel-array size and the GIF block structure
+** up to the first frame's end are checked here.  stb_image cannot report the size of an image over
+** 2^30 bytes, so the pixel limit is first checked on the raw header fields.
 **
 ** Besides the RGB pixels the decoder records what Pillow's resize needs to know about the source
 ** mode: the alpha channel (RGBA/LA sources are resized premultiplied) and whether the source is a
@@ -83,6 +85,71 @@ static int jpeg_is_complete(const uint8_t *p, size_t n) {
         if (p[i] == 0xff && p[i + 1] != 0x00 && !(p[i + 1] >= 0xd0 && p[i + 1] <= 0xd7)) break;
         i++;
       }
+    }
+  }
+  return 0;
+}
+
+/* Walks a GIF up to the end of its first image's data; 1 when that image is complete in
+** p[0..n), 0 when the file ends first.  Later frames are not used. */
+static int gif_first_frame_complete(const uint8_t *p, size_t n) {
+  if (n < 13) return 0;
+  size_t i = 13;
+  if (p[10] & 0x80) i += (size_t)3 << ((p[10] & 7) + 1);  /* global colour table */
+  while (i < n) {
+    if (p[i] == 0x21) {  /* extension: label, then sub-blocks up to a 0 */
+      i += 2;
+      while (i < n && p[i]) i += (size_t)p[i] + 1;
+      if (i >= n) return 0;
+      i++;
+    } else if (p[i] == 0x2c) {  /* image descriptor, local colour table, LZW size, sub-blocks */
+      if (i + 10 > n) return 0;
+      uint8_t flags = p[i + 9];
+      i += 10;
+      if (flags & 0x80) i += (size_t)3 << ((flags & 7) + 1);
+      i++; /* LZW minimum code size */
+      while (i < n && p[i]) i += (size_t)p[i] + 1;
+      return i < n;
+    } else {
+      return 0;  /* trailer before any image, or garbage */
+    }
+  }
+  return 0;
+}
+
+/* Image size from the header bytes alone, for the formats whose header stb_image refuses to
+** report once the image is very large (its own limit is 2^30 bytes): 1 when found. */
+static int header_dims(img_format f, const uint8_t *p, size_t n, unsigned long long *w,
+                       unsigned long long *h) {
+  if (f == FMT_PNG && n >= 24 && memcmp(p + 12, "IHDR", 4) == 0) {
+    *w = (unsigned long long)p[16] << 24 | p[17] << 16 | p[18] << 8 | p[19];
+    *h = (unsigned long long)p[20] << 24 | p[21] << 16 | p[22] << 8 | p[23];
+    return 1;
+  }
+  if (f == FMT_GIF && n >= 10) {
+    *w = rd_le16(p + 6);
+    *h = rd_le16(p + 8);
+    return 1;
+  }
+  if (f == FMT_BMP && n >= 26 && rd_le32(p + 14) >= 40) {
+    int32_t bh = (int32_t)rd_le32(p + 22);
+    *w = rd_le32(p + 18);
+    *h = bh < 0 ? (unsigned long long)(-(long long)bh) : (unsigned long long)bh;
+    return 1;
+  }
+  if (f == FMT_JPEG) {  /* first SOFn marker segment */
+    size_t i = 2;
+    while (i + 3 < n && p[i] == 0xff) {
+      uint8_t m = p[i + 1];
+      size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
+      if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+        if (i + 9 > n) return 0;
+        *h = (unsigned long long)p[i + 5] << 8 | p[i + 6];
+        *w = (unsigned long long)p[i + 7] << 8 | p[i + 8];
+        return 1;
+      }
+      if (m == 0xda || len < 2) return 0;
+      i += 2 + len;
     }
   }
   return 0;
@@ -198,6 +265,12 @@ int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err) {
     for (size_t i = 0; i < k; i++) o += (size_t)snprintf(hex + o, sizeof hex - o, i ? " %02x" : "%02x", p[i]);
     return lg_errf(err, "lg_image_decode: not a JPEG/PNG/BMP/GIF image (first bytes %s)", hex);
   }
+  unsigned long long hw = 0, hh = 0;
+  if (header_dims(fmt, p, n, &hw, &hh) && hw * hh > LG_IMAGE_MAX_PIXELS) {
+    return lg_errf(err,
+                   "lg_image_decode: %s image of %llu x %llu pixels exceeds the limit of %u pixels",
+                   format_name(fmt), hw, hh, (unsigned)LG_IMAGE_MAX_PIXELS);
+  }
   if (!stbi_info_from_memory(p, (int)n, &w, &h, &comp)) {
     return lg_errf(err, "lg_image_decode: cannot read the %s header (%s)", format_name(fmt),
                    stbi_failure_reason());
@@ -210,7 +283,8 @@ int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err) {
                    "lg_image_decode: %s image of %d x %d pixels exceeds the limit of %u pixels",
                    format_name(fmt), w, h, (unsigned)LG_IMAGE_MAX_PIXELS);
   }
-  if ((fmt == FMT_JPEG && !jpeg_is_complete(p, n)) || (fmt == FMT_BMP && !bmp_is_complete(p, n, w, h))) {
+  if ((fmt == FMT_JPEG && !jpeg_is_complete(p, n)) || (fmt == FMT_BMP && !bmp_is_complete(p, n, w, h)) ||
+      (fmt == FMT_GIF && !gif_first_frame_complete(p, n))) {
     return lg_errf(err, "lg_image_decode: %s image is truncated (%zu bytes, no end of image data)",
                    format_name(fmt), n);
   }
