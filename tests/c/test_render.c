@@ -138,7 +138,38 @@ static void test_png(void) {
   free(png);
 }
 
+static void test_image_to_frame(void) {
+  lg_err err;
+  /* 64x48 source, left half white: crop frame for a 32 input = resize 42x32, crop at (5, 0) */
+  uint8_t *src = malloc(64 * 48 * 3);
+  for (int y = 0; y < 48; y++)
+    for (int x = 0; x < 64; x++) memset(src + (y * 64 + x) * 3, x < 32 ? 255 : 0, 3);
+  lg_image img = {.w = 64, .h = 48, .rgb = src}, out;
+  float g[4] = {0, 1, 2, 3};
+  lg_map m = grid_map(g, 2, 2, 16);
+  CHECK(lg_frame_compute(64, 48, 32, LG_RESIZE_CROP, &m.frame, &err) == 0, "frame: %s", err.msg);
+  CHECK(m.frame.rw == 42 && m.frame.rh == 32 && m.frame.cx == 5 && m.frame.cy == 0,
+        "frame %dx%d at (%d, %d)", m.frame.rw, m.frame.rh, m.frame.cx, m.frame.cy);
+  CHECK(lg_image_to_map_frame(&img, &m, &out, &err) == 0, "to frame: %s", err.msg);
+  CHECK(out.w == 32 && out.h == 32, "framed %dx%d", out.w, out.h);
+  /* the edge sits at x = 21 in the resized image, 16 in the crop */
+  CHECK(out.rgb[(10 * 32 + 2) * 3] == 255 && out.rgb[(10 * 32 + 29) * 3] == 0, "edge position");
+  lg_image_free(&out);
+  /* a different image size is refused */
+  lg_image small = {.w = 10, .h = 7, .rgb = src};
+  CHECK(lg_image_to_map_frame(&small, &m, &out, &err) == -1 && out.rgb == NULL &&
+            strcmp(err.msg, "the image is 10x7 but the map was computed on a 64x48 image") == 0,
+        "size mismatch: %s", err.msg);
+  /* no frame recorded: squashed to the input size */
+  memset(&m.frame, 0, sizeof m.frame);
+  CHECK(lg_image_to_map_frame(&small, &m, &out, &err) == 0 && out.w == 32 && out.h == 32,
+        "squash: %s", err.msg);
+  lg_image_free(&out);
+  free(src);
+}
+
 int main(void) {
+  test_image_to_frame();
   test_final();
   test_jet();
   test_png();
