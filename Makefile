@@ -69,5 +69,9 @@ test-asan: test-deps
 bench: all $(BENCH_BIN)
 	@BUILD=$(BUILD) scripts/bench.sh
 
+# A database from samples/ with plain SQL (sql/*.sql), LeGrad maps scored against the masks.
+demo: all
+	@scripts/demo.sh
+
 clean:
 	rm -rf build legrad0.so
