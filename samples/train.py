@@ -3,7 +3,7 @@
 
 Usage:
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 /usr/bin/python3 samples/train.py --out samples/model \
-        [--steps 3000] [--batch 64] [--seed 0]
+        [--steps 2400] [--batch 64] [--seed 0]
 
 Recipe (docs/model-card.md):
   * data: samples/gen_dataset.make_sample, generated on the fly (never repeats), 64 px, 1-3 objects;
@@ -148,7 +148,7 @@ def export(model, tok, merges, out, wall_s, step, extra):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="samples/model")
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=2400)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=200)
