@@ -23,6 +23,8 @@ TEST_BIN   := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS    := $(wildcard engine/*.h ext/*.h tests/c/*.h)
+FUZZ_SRC   := $(sort $(wildcard fuzz/*.c))
+FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
 .PHONY: all deps test-deps test test-c test-asan bench demo fuzz clean
 all: deps $(ENGINE_LIB) $(if $(EXT_SRC),$(EXT_SO))
@@ -72,6 +74,15 @@ bench: all $(BENCH_BIN)
 # A database from samples/ with plain SQL (sql/*.sql), LeGrad maps scored against the masks.
 demo: all
 	@scripts/demo.sh
+
+# libFuzzer targets (clang): each fuzz/*.c is linked with the engine sources, built with ASan+UBSan.
+# Run one with e.g.  nice build/fuzz/fuzz_mapblob -max_total_time=60 fuzz/corpus/mapblob
+fuzz: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: fuzz/%.c $(ENGINE_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iengine $(PKG_CFLAGS) \
+	  -o $@ $< $(ENGINE_SRC) $(LDLIBS)
 
 clean:
 	rm -rf build legrad0.so
