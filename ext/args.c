@@ -28,6 +28,14 @@ const char *lg_type_name(int type) {
   }
 }
 
+void lg_err_strip_engine_name(lg_err *err) {
+  const char *p = err->msg;
+  if (strncmp(p, "lg_", 3) != 0) return;
+  p += 3;
+  while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_') p++;
+  if (p[0] == ':' && p[1] == ' ') memmove(err->msg, p + 2, strlen(p + 2) + 1);
+}
+
 void lg_result_err(sqlite3_context *ctx, const lg_err *err) {
   sqlite3_result_error(ctx, err->msg, -1);
 }

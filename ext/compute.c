@@ -13,13 +13,14 @@
 int lg_text_embedding(const lg_model *m, const char *text, const char *fn, int argno, float *t_emb,
                       lg_err *err) {
   if (!m->has_text || !m->tokenizer)
-    return lg_errf(err, "%s(): argument %d (text): model '%s' has no %s, so it cannot embed text",
+    return lg_errf(err, "%s(): argument %d (text): the model loaded from '%s' has no %s, so it cannot embed text",
                    fn, argno, m->path, m->has_text ? "tokenizer" : "text tower");
   int ctx = m->text.ctx;
   int32_t *ids = malloc(sizeof(int32_t) * (size_t)(ctx > 0 ? ctx : 1));
   int n_used = 0, rc = -1;
   if (!ids) return lg_errf(err, "%s(): out of memory", fn);
   if (lg_tokenize(m->tokenizer, text, ids, ctx, &n_used, err)) {
+    lg_err_strip_engine_name(err);
     lg_err_prefix(err, "%s(): argument %d (text)", fn, argno);
     goto done;
   }
@@ -68,12 +69,14 @@ int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int 
   float *pixels = NULL;
   int rc = -1;
   if (lg_image_decode(img, (size_t)n, &im, err)) {
+    lg_err_strip_engine_name(err);
     lg_err_prefix(err, "%s(): argument %d (image) could not be decoded", fn, argno);
     goto done;
   }
   pixels = malloc(sizeof(float) * 3u * (size_t)size * (size_t)size);
   if (!pixels) { lg_errf(err, "%s(): out of memory", fn); goto done; }
   if (lg_preprocess(&im, &m->pre, size, mode, pixels, frame, err)) {
+    lg_err_strip_engine_name(err);
     lg_err_prefix(err, "%s(): argument %d (image)", fn, argno);
     goto done;
   }
@@ -134,6 +137,9 @@ int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg
   if (lg_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_RELU | LG_OPT_CACHE,
                     fn, 4, &r->opts, err))
     return -1;
+  int lt = args[2] ? sqlite3_value_type(args[2]) : SQLITE_NULL;
+  if (lt == SQLITE_FLOAT || lt == SQLITE_BLOB)  /* type errors before any model is loaded */
+    return lg_arg_layers(args[2], fn, 3, 1, &r->ls, err);
   if (null_img || null_text) return 1;
   r->m = lg_conn_model(c, r->opts.model, fn, err);
   if (!r->m) return -1;

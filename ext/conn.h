@@ -182,6 +182,9 @@ int lg_cache_clear(lg_conn *c, sqlite3_int64 *n_deleted, lg_err *err);
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
+/* Removes a leading engine function name ("lg_image_decode: ") from err->msg, so the message can be
+** prefixed with the SQL function and argument instead. */
+void lg_err_strip_engine_name(lg_err *err);
 /* sqlite3_result_error with err->msg (the message already names the function). */
 void lg_result_err(sqlite3_context *ctx, const lg_err *err);
 /* Name of a SQLite fundamental type, for messages ("INTEGER", "TEXT", ...). */

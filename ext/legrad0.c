@@ -67,7 +67,7 @@ static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
   char *s = sqlite3_mprintf(
       "version: v%s\n"
       "build: %s %s, gcc %s, %s, sanitizers: %s, %s\n"
-      "blas: OpenBLAS %s, threads %d\n"
+      "blas: %s, threads %d\n"
       "sqlite: %s (compiled against %s)\n"
       "zlib: %s\n"
       "cjson: %s\n"

@@ -87,7 +87,7 @@ lg_model *lg_registry_acquire(const char *path, lg_err *err) {
   lg_shared *s = calloc(1, sizeof *s);
   if (!s) { lg_errf(err, "out of memory"); goto done; }
   s->model = lg_model_load(path, err);
-  if (!s->model) { free(s); goto done; }
+  if (!s->model) { lg_err_strip_engine_name(err); free(s); goto done; }
   s->key = key;
   key = NULL;
   s->refs = 1;

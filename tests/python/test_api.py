@@ -1,0 +1,83 @@
+"""The extension's public surface: the exact function and module list, version and debug text, and a
+coverage check that every registered function and module has a test."""
+import glob
+import os
+import re
+import sqlite3
+
+from conftest import ROOT, connect, one
+
+# (name, narg, flags) of every function the extension registers.  flags: d = deterministic,
+# i = innocuous, o = direct-only (pragma_function_list's 'flags' column, masked).
+FUNCTIONS = {
+    ("clip_image_embedding", 1, "do"), ("clip_image_embedding", 2, "do"),
+    ("clip_similarity", 2, "do"), ("clip_similarity", 3, "do"),
+    ("clip_text_embedding", 1, "do"), ("clip_text_embedding", 2, "do"),
+    ("clip_tokenize", 1, "do"), ("clip_tokenize", 2, "do"),
+    ("legrad", -1, "do"),
+    ("legrad_cache_clear", 0, "o"),
+    ("legrad_cache_stats", 0, "o"),
+    ("legrad_debug", 0, "i"),
+    ("legrad_version", 0, "di"),
+}
+MODULES = {"legrad_layers", "legrad_models"}
+
+# Functions and modules owned by the map/metric files (ext/map_funcs.c, ext/metric_funcs.c); their
+# exact list is pinned in their own tests.  Here: only that they are map/metric names.
+OTHER_PREFIXES = ("legrad_map_", "legrad_iou", "legrad_pointing", "legrad_mass", "legrad_ap",
+                  "legrad_metric", "legrad_energy")
+
+DETERMINISTIC, DIRECTONLY, INNOCUOUS = 0x800, 0x80000, 0x200000
+
+
+def _flags(f):
+    return ("d" if f & DETERMINISTIC else "") + ("i" if f & INNOCUOUS else "") + \
+           ("o" if f & DIRECTONLY else "")
+
+
+def _functions(db):
+    return {(n, a, f) for n, a, f in db.execute(
+        "SELECT name, narg, flags FROM pragma_function_list WHERE builtin = 0")}
+
+
+def test_function_list():
+    plain = sqlite3.connect(":memory:")
+    before = {(n, a) for n, a, _ in _functions(plain)}
+    db = connect()
+    added = {(n, a, _flags(f)) for n, a, f in _functions(db) if (n, a) not in before}
+    mine = {t for t in added if not t[0].startswith(OTHER_PREFIXES)}
+    assert mine == FUNCTIONS
+    for name, _, _ in added - mine:
+        assert name.startswith(OTHER_PREFIXES), name
+
+
+def test_module_list():
+    plain = sqlite3.connect(":memory:")
+    before = {r[0] for r in plain.execute("SELECT name FROM pragma_module_list")}
+    db = connect()
+    after = {r[0] for r in db.execute("SELECT name FROM pragma_module_list")}
+    assert after - before == MODULES
+
+
+def test_legrad_version(db):
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", one(db, "SELECT legrad_version()"))
+
+
+def test_legrad_debug(db):
+    text = one(db, "SELECT legrad_debug()")
+    keys = [line.split(":", 1)[0] for line in text.splitlines()]
+    assert keys == ["version", "build", "blas", "sqlite", "zlib", "cjson", "utf8proc", "pcre2",
+                    "stb_image", "models loaded in this process"]
+    assert "sqlite: " + sqlite3.sqlite_version in text
+    assert re.search(r"blas: OpenBLAS.*, threads \d+", text)
+
+
+def test_every_function_and_module_has_a_test():
+    """Every registered name (of this file's list) appears as test_<name> in tests/python."""
+    source = ""
+    for path in glob.glob(os.path.join(ROOT, "tests", "python", "test_*.py")):
+        with open(path) as f:
+            source += f.read()
+    names = {n for n, _, _ in FUNCTIONS} | MODULES
+    missing = [n for n in sorted(names) if not re.search(r"def test_%s\b" % n, source)]
+    assert missing == []

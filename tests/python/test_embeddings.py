@@ -1,0 +1,83 @@
+"""clip_image_embedding, clip_text_embedding, clip_similarity, clip_tokenize."""
+import json
+import math
+import sqlite3
+import struct
+
+import pytest
+
+from conftest import TINY_HF, TINY_VIS, image, one, raises
+
+IMG = image()
+
+
+def floats(blob):
+    return struct.unpack("%df" % (len(blob) // 4), blob)
+
+
+def test_clip_image_embedding(db):
+    db.execute("INSERT INTO legrad_models(name, path) VALUES ('default', ?), ('vis', ?)",
+               (TINY_HF, TINY_VIS))
+    e = one(db, "SELECT clip_image_embedding(?)", IMG)
+    v = floats(e)
+    assert len(v) == 32
+    assert math.sqrt(sum(x * x for x in v)) == pytest.approx(1.0, abs=1e-5)
+    # tiny_vis_hf is tiny_gelu's vision tower: a different model, a different embedding.
+    assert one(db, "SELECT clip_image_embedding(?, '{\"model\": \"vis\"}')", IMG) != e
+    big = one(db, "SELECT clip_image_embedding(?, '{\"size\": 64, \"resize\": \"squash\"}')", IMG)
+    assert len(big) == 128 and big != e
+    assert one(db, "SELECT clip_image_embedding(NULL)") is None
+    raises(db, "SELECT clip_image_embedding('a.png')", (),
+           "clip_image_embedding(): argument 1 (image) must be a BLOB of encoded image bytes, found "
+           "TEXT; to read a file use readfile('path')")
+    raises(db, "SELECT clip_image_embedding(?, '{\"relu\": true}')", (IMG,),
+           "clip_image_embedding(): argument 2 (options): unknown key \"relu\" (expected one of: "
+           "model, size, resize)")
+
+
+def test_clip_text_embedding(sdb):
+    e = one(sdb, "SELECT clip_text_embedding('a photo of a cat')")
+    v = floats(e)
+    assert len(v) == one(sdb, "SELECT embed_dim FROM legrad_models")
+    assert math.sqrt(sum(x * x for x in v)) == pytest.approx(1.0, abs=1e-5)
+    assert one(sdb, "SELECT clip_text_embedding('a photo of a dog')") != e
+    assert one(sdb, "SELECT clip_text_embedding(NULL)") is None
+    # A constant prompt over many rows gives the same bytes as one call.
+    rows = sdb.execute("SELECT clip_text_embedding('a photo of a cat') FROM "
+                       "(SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3)").fetchall()
+    assert {r[0] for r in rows} == {e}
+    raises(sdb, "SELECT clip_text_embedding(x'00')", (),
+           "clip_text_embedding(): argument 1 (text) must be TEXT, found BLOB")
+    raises(sdb, "SELECT clip_text_embedding('a', '{\"size\": 224}')", (),
+           "clip_text_embedding(): argument 2 (options): unknown key \"size\" (expected one of: "
+           "model)")
+
+
+def test_clip_similarity(sdb):
+    s = one(sdb, "SELECT clip_similarity(?, 'a photo of a cat')", IMG)
+    i = floats(one(sdb, "SELECT clip_image_embedding(?)", IMG))
+    t = floats(one(sdb, "SELECT clip_text_embedding('a photo of a cat')"))
+    assert s == pytest.approx(sum(a * b for a, b in zip(i, t)), abs=1e-5)
+    assert -1.0 <= s <= 1.0
+    assert one(sdb, "SELECT clip_similarity(NULL, 'a')") is None
+    assert one(sdb, "SELECT clip_similarity(?, NULL)", IMG) is None
+    raises(sdb, "SELECT clip_similarity(?, 'a', '{\"cache\": false}')", (IMG,),
+           "clip_similarity(): argument 3 (options): unknown key \"cache\" (expected one of: "
+           "model, size, resize)")
+
+
+def test_clip_tokenize(sdb):
+    ids = json.loads(one(sdb, "SELECT clip_tokenize('a photo of a cat')"))
+    assert len(ids) >= 3
+    assert ids[0] != ids[-1] and all(isinstance(x, int) for x in ids)
+    assert json.loads(one(sdb, "SELECT clip_tokenize('')")) == [ids[0], ids[-1]]
+    # JSON subtype: usable directly by json functions.
+    assert one(sdb, "SELECT json_array_length(clip_tokenize('a photo of a cat'))") == len(ids)
+    assert one(sdb, "SELECT clip_tokenize(NULL)") is None
+
+
+def test_text_functions_need_a_tokenizer(db):
+    db.execute("INSERT INTO legrad_models(name, path) VALUES ('default', ?)", (TINY_VIS,))
+    with pytest.raises(sqlite3.OperationalError) as e:
+        db.execute("SELECT clip_text_embedding('a')").fetchall()
+    assert str(e.value).startswith("clip_text_embedding(): argument 1 (text): the model loaded from ")
