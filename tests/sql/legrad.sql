@@ -1,0 +1,43 @@
+-- requires: samples/model
+-- legrad(), legrad_layers(), the embeddings and the cache in the sqlite3 shell, with the built-in
+-- sample model.  Only model-independent facts are printed (shapes, layer lists, equalities), so
+-- the expected output survives retraining the sample model.
+.mode list
+INSERT INTO legrad_models(name, path) VALUES ('default', 'samples/model');
+SELECT name, family, layers, patch, image_size, has_text FROM legrad_models;
+CREATE TABLE imgs(id INTEGER PRIMARY KEY, img BLOB);
+INSERT INTO imgs(img) VALUES (readfile('tests/fixtures/image/in/grey_70x50.png')),
+                             (readfile('tests/fixtures/image/in/jpeg_baseline_96x72.jpg'));
+
+-- One map per image: the default layers are the last two blocks; the grid is image_size/patch.
+SELECT id, json_extract(legrad_map_info(m), '$.layers'),
+       json_array_length(legrad_map_grid(m)) = (SELECT image_size / patch FROM legrad_models)
+  FROM (SELECT id, legrad(img, 'a red circle') AS m FROM imgs);
+SELECT legrad(NULL, 'a red circle') IS NULL, legrad(img, NULL) IS NULL FROM imgs WHERE id = 1;
+
+-- The layer ablation as a query: one row per block, each a single-layer map.
+SELECT layer, score BETWEEN -1 AND 1, json_extract(legrad_map_info(map), '$.layers')
+  FROM legrad_layers((SELECT img FROM imgs WHERE id = 1), 'a red circle', 'all');
+SELECT count(*) FROM imgs, legrad_layers(imgs.img, 'a red circle', '2,3');
+
+-- The cache: the first call of each (image, prompt, layers) misses and stores, a repeat hits and
+-- returns the same bytes as a fresh computation.
+SELECT legrad_cache_stats();
+SELECT legrad(img, 'a red circle') = legrad(img, 'a red circle', -2, '{"cache": false}') FROM imgs;
+SELECT json_extract(legrad_cache_stats(), '$.hits'), json_extract(legrad_cache_stats(), '$.rows');
+SELECT method, layers, count(*) FROM legrad_cache GROUP BY method, layers ORDER BY method, layers;
+SELECT legrad_cache_clear();
+SELECT json_extract(legrad_cache_stats(), '$.rows');
+
+-- Embeddings: unit-norm float32 vectors; the similarity is their dot product.
+SELECT length(clip_image_embedding(img)) = 4 * (SELECT embed_dim FROM legrad_models),
+       length(clip_text_embedding('a red circle')) = 4 * (SELECT embed_dim FROM legrad_models),
+       clip_similarity(img, 'a red circle') BETWEEN -1 AND 1
+  FROM imgs WHERE id = 1;
+SELECT json_array_length(clip_tokenize('a red circle')) >= 3;
+
+-- Errors (verbatim).
+SELECT legrad('tests/fixtures/image/in/grey_70x50.png', 'a red circle');
+SELECT legrad(x'52494646000000005745425056503820', 'a red circle');
+SELECT legrad(img, 'a red circle', '9-2') FROM imgs WHERE id = 1;
+SELECT * FROM legrad_layers((SELECT img FROM imgs WHERE id = 1), 'a', 'all', '{"relu": 2}');
