@@ -22,6 +22,7 @@
 #include "model_config.h"
 #include "model_tensors.h"
 #include "safetensors.h"
+#include "tokenizer.h"
 
 #define CONFIG_MAX_BYTES (16 << 20)
 
@@ -256,6 +257,20 @@ lg_model *lg_model_load(const char *path, lg_err *err) {
   m->sot_id = m->has_text ? m->text.vocab - 2 : -1;   /* CLIP: SOT, EOT are the last two ids */
   m->eot_id = m->has_text ? m->text.vocab - 1 : -1;
   m->tokenizer = NULL;
+  /* The tokenizer of an HF directory (vocab.json + merges.txt, or tokenizer.json); a directory
+  ** without these files gives a model whose text functions report the missing tokenizer.
+  ** (Wired by helper D2 so the SQL text functions work; the owner may extend the search.) */
+  if (is_dir && m->has_text) {
+    char tok_path[4200], tok_json[4200];
+    snprintf(tok_path, sizeof tok_path, "%s/vocab.json", dir);
+    snprintf(tok_json, sizeof tok_json, "%s/tokenizer.json", dir);
+    if (is_file(tok_path) || is_file(tok_json)) {
+      m->tokenizer = lg_tokenizer_load_dir(dir, err);
+      if (!m->tokenizer) goto fail;
+      m->sot_id = lg_tokenizer_sot(m->tokenizer);
+      m->eot_id = lg_tokenizer_eot(m->tokenizer);
+    }
+  }
   model_fingerprint(m);
   lg_st_close(&st);
   return m;
@@ -267,6 +282,7 @@ fail:
 
 void lg_model_free(lg_model *m) {
   if (!m) return;
+  lg_tokenizer_free(m->tokenizer);
   lg_model_store_free(m->storage);
   free(m);
 }

@@ -28,7 +28,7 @@ def test_legrad(sdb):
     assert isinstance(m, bytes)
     i = info(sdb, m)
     assert i["layers"] == [L - 2, L - 1]
-    assert (i["grid_h"], i["grid_w"], i["patch"]) == (S // P, S // P, P)
+    assert (i["grid"], i["patch"], i["method"]) == ([S // P, S // P], P, "legrad")
     assert i["fingerprint"] == fp
     g = grid(sdb, m)
     assert len(g) == S // P and all(len(r) == S // P for r in g)
@@ -67,14 +67,14 @@ def test_legrad_is_the_sum_of_legrad_layers(sdb):
 def test_legrad_options(sdb):
     _, P, S, _ = model_shape(sdb)
     big = one(sdb, "SELECT legrad(?, 'a cat', -2, json_object('size', ?))", IMG, 2 * S)
-    assert info(sdb, big)["grid_h"] == 2 * S // P
+    assert info(sdb, big)["grid"] == [2 * S // P, 2 * S // P]
     crop = one(sdb, "SELECT legrad(?, 'a cat', -2, '{\"resize\": \"crop\"}')", IMG)
     squash = one(sdb, "SELECT legrad(?, 'a cat', -2, '{\"resize\": \"squash\"}')", IMG)
     assert crop != squash
     assert info(sdb, squash)["frame"]["mode"] == "squash"
     norelu = one(sdb, "SELECT legrad(?, 'a cat', -2, '{\"relu\": false}')", IMG)
-    assert "relu" not in info(sdb, norelu)["flags"]
-    assert "relu" in info(sdb, crop)["flags"]
+    assert info(sdb, norelu)["flags"]["relu"] is False
+    assert info(sdb, crop)["flags"]["relu"] is True
     named = one(sdb, "SELECT legrad(?, 'a cat', -2, '{\"model\": \"default\"}')", IMG)
     assert named == one(sdb, "SELECT legrad(?, 'a cat')", IMG)
 
@@ -136,7 +136,7 @@ def test_legrad_layers(sdb):
     assert [r[0] for r in rows] == [L - 2, L - 1]
     for layer, score, m in rows:
         i = info(sdb, m)
-        assert i["layers"] == [layer] and "single_layer" in i["flags"]
+        assert i["layers"] == [layer] and i["flags"]["single_layer"] is True
         assert i["score"] == pytest.approx(score, rel=1e-6)
         assert -1.0 <= score <= 1.0
     # Named hidden columns work as the arguments, and the options reach the computation.
