@@ -250,6 +250,11 @@ static void map_png_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   int W, H;
   lg_map_input_size(&m, &W, &H);
+  if ((sqlite3_int64)W * H > LG_MAP_MAX_FINAL_PIXELS) {
+    lg_fn_error(ctx, "%s(): the map's %dx%d input exceeds the limit of %d pixels", fn, W, H,
+                LG_MAP_MAX_FINAL_PIXELS);
+    goto done;
+  }
   fin = malloc(sizeof(float) * (size_t)W * H);
   if (!fin) { sqlite3_result_error_nomem(ctx); goto done; }
   if (lg_map_final(&m, 0, 0, fin, NULL, &err)) { lg_fn_error(ctx, "%s(): %s", fn, err.msg); goto done; }
