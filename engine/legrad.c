@@ -24,7 +24,7 @@
 **   dS/dA_h = g_O[:, h] @ V_h^T                                 [P*T, T] per head (no softmax backward)
 **
 ** All prompts are stacked along the rows of every GEMM (cblas_sgemm), so P prompts cost one
-** forward pass plus P tails.  Without ReLU the column sums are linear and collapse to
+** forward pass plus P tails (in chunks of ~4096 stacked rows, see prompt_chunk, to bound memory).  Without ReLU the column sums are linear and collapse to
 ** (sum_i g_O[p, i]) @ V^T, so the T x T gradient is never formed.
 */
 #include <cblas.h>
@@ -156,15 +156,6 @@ static int scratch_alloc(legrad_scratch *s, size_t P, size_t T, size_t D, size_t
     return -1;
   }
   return 0;
-}
-
-/* Bytes lg_legrad_run allocates for P prompts on workspace ws (documented in legrad.h). */
-size_t lg_legrad_scratch_bytes(const lg_model *m, const lg_vit_ws *ws, int n_prompts, int relu) {
-  size_t P = (size_t)n_prompts, T = (size_t)ws->tokens, D = (size_t)m->vision.cfg.width;
-  size_t E = (size_t)m->embed_dim, F = (size_t)m->vision.cfg.mlp;
-  size_t fl = D + E + P * E + 3 * P * D + P * F + T * F + P * T * F + 2 * P * T * D +
-              (relu ? P * T * T : P * T) + P * D + T;
-  return fl * sizeof(float) + (P * T + D) * sizeof(double);
 }
 
 /* Validates the arguments of lg_legrad_run. */
@@ -326,20 +317,44 @@ static void legrad_layer(const lg_model *m, const lg_vit_ws *ws, const float *te
   }
 }
 
+/* Prompts processed together: every prompt in a chunk shares each backward GEMM.  The cap keeps
+** the stacked rows (chunk * T) near 4096, beyond which batching gains nothing and the scratch
+** (about 4*T*(F + 2D + T) bytes per prompt) would grow without bound: 20 prompts at 224, 5 at 448
+** for ViT-B/16. */
+static int prompt_chunk(int n_prompts, int tokens) {
+  int c = 4096 / (tokens > 0 ? tokens : 1);
+  if (c < 1) c = 1;
+  return n_prompts < c ? n_prompts : c;
+}
+
+size_t lg_legrad_scratch_bytes(const lg_model *m, const lg_vit_ws *ws, int n_prompts, int relu) {
+  size_t P = (size_t)prompt_chunk(n_prompts, ws->tokens), T = (size_t)ws->tokens;
+  size_t D = (size_t)m->vision.cfg.width, E = (size_t)m->embed_dim, F = (size_t)m->vision.cfg.mlp;
+  size_t fl = D + E + P * E + 3 * P * D + P * F + T * F + P * T * F + 2 * P * T * D +
+              (relu ? P * T * T : P * T) + P * D + T;
+  return fl * sizeof(float) + (P * T + D) * sizeof(double);
+}
+
 int lg_legrad_run(const lg_model *m, const lg_vit_ws *ws, const float *text_emb, int n_prompts,
                   const lg_layer_set *ls, const lg_legrad_opts *opt, float *grid_maps, float *scores,
                   lg_err *err) {
   if (legrad_check(m, ws, text_emb, n_prompts, ls, grid_maps, scores, err)) return -1;
   int relu = opt ? opt->relu : 1;
   const lg_vision_w *v = &m->vision;
+  const size_t E = (size_t)m->embed_dim, GG = (size_t)ws->grid * ws->grid;
+  int chunk = prompt_chunk(n_prompts, ws->tokens);
   legrad_scratch s;
-  if (scratch_alloc(&s, (size_t)n_prompts, (size_t)ws->tokens, (size_t)v->cfg.width,
-                    (size_t)m->embed_dim, (size_t)v->cfg.mlp, relu))
+  if (scratch_alloc(&s, (size_t)chunk, (size_t)ws->tokens, (size_t)v->cfg.width, E,
+                    (size_t)v->cfg.mlp, relu))
     return lg_errf(err, "lg_legrad_run: out of memory for %zu bytes of scratch (%d prompts, %d "
                         "tokens)",
-                   lg_legrad_scratch_bytes(m, ws, n_prompts, relu), n_prompts, ws->tokens);
-  for (int k = 0; k < ls->n; k++)
-    legrad_layer(m, ws, text_emb, n_prompts, ls->idx[k], k, ls->n, relu, &s, grid_maps, scores);
+                   lg_legrad_scratch_bytes(m, ws, n_prompts, relu), chunk, ws->tokens);
+  for (int p0 = 0; p0 < n_prompts; p0 += chunk) {
+    int pc = n_prompts - p0 < chunk ? n_prompts - p0 : chunk;
+    for (int k = 0; k < ls->n; k++)
+      legrad_layer(m, ws, text_emb + (size_t)p0 * E, pc, ls->idx[k], k, ls->n, relu, &s,
+                   grid_maps + (size_t)p0 * ls->n * GG, scores + (size_t)p0 * ls->n);
+  }
   scratch_free(&s);
   return 0;
 }

@@ -42,7 +42,8 @@ typedef struct lg_legrad_opts {
 int lg_legrad_run(const lg_model *m, const lg_vit_ws *ws, const float *text_emb, int n_prompts,
                   const lg_layer_set *ls, const lg_legrad_opts *opt, float *grid_maps, float *scores,
                   lg_err *err);
-/* Bytes of scratch lg_legrad_run allocates for n_prompts on ws (for memory budgeting). */
+/* Bytes of scratch lg_legrad_run allocates for n_prompts on ws (for memory budgeting).  Prompts
+** are processed in chunks of about 4096 / T (all stacked in each GEMM), so this stays bounded. */
 size_t lg_legrad_scratch_bytes(const lg_model *m, const lg_vit_ws *ws, int n_prompts, int relu);
 
 /* Bilinear upsampling by an integer factor, align_corners=False (F.interpolate semantics).
