@@ -16,6 +16,8 @@ Method
   miss       the same with the cache on, on a fresh file database in autocommit mode: compute +
              hash + one INSERT (and its commit, with the default synchronous=FULL) per map.
   hit        the same query again: every row is a cache hit (hash + SELECT + blob copy).
+  large hit  64 rows of the same large JPEG (../shared/data/images, skipped when absent): all hits
+             but the first; the image hash reads every byte.
   rss        VmRSS of a child process after 1 or 4 connections each registered the model and
              computed one map, minus VmRSS before loading the extension.
 """
@@ -29,6 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXT = os.environ.get("LEGRAD_TEST_EXT", os.path.join(ROOT, "legrad0"))
 IMAGES = os.path.join(ROOT, "samples", "heldout", "images")
+LARGE = os.path.join(ROOT, "..", "shared", "data", "images", "cats_remote_control.jpeg")
 
 
 def connect(path):
@@ -55,6 +58,20 @@ def run(db, n, opts):
                       (opts, n)).fetchall()
     assert len(rows) == n
     return (time.perf_counter() - t) / n, (time.process_time() - c) / n
+
+
+def bench_large_hit(model, path, n=64):
+    """Cache-hit cost for a large encoded image: the content hash reads every byte."""
+    with open(path, "rb") as f:
+        img = f.read()
+    db = connect(":memory:")
+    db.execute("INSERT INTO legrad_models(name, path) VALUES ('default', ?)", (model,))
+    db.execute("CREATE TABLE imgs(id INTEGER PRIMARY KEY, img BLOB)")
+    db.executemany("INSERT INTO imgs(img) VALUES (?)", [(img,)] * n)
+    run(db, 1, '{"cache": true}')  # the one miss
+    hit = run(db, n, '{"cache": true}')
+    print("%s: cache hit with a %d-byte JPEG: %.3f ms/map = %.0f maps/s"
+          % (os.path.relpath(model, ROOT), len(img), hit[0] * 1e3, 1 / hit[0]))
 
 
 def bench_model(model, n):
@@ -123,6 +140,8 @@ def main():
         big = "vit_b16" in m
         bench_model(m, 8 if big else 64)
         bench_rss(m)
+        if os.path.isfile(LARGE) and not big:
+            bench_large_hit(m, LARGE)
 
 
 if __name__ == "__main__":
