@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #include "clip.h"
+#include "hash128.h"
 #include "model_config.h"
 #include "model_tensors.h"
 #include "safetensors.h"
@@ -97,33 +98,8 @@ static int find_checkpoint(const char *dir, char *out, size_t n, int *is_index, 
 }
 
 /* 128-bit fingerprint of the loaded weights and configuration (not cryptographic: a cache key). */
-typedef struct fp_state { uint64_t h[4]; uint64_t len; } fp_state;
-
-static uint64_t fp_mix(uint64_t x) {   /* splitmix64 finaliser */
-  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27; x *= 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-static void fp_update(fp_state *s, const void *data, size_t n) {
-  const unsigned char *p = data;
-  size_t i = 0;
-  for (; i + 32 <= n; i += 32)
-    for (int k = 0; k < 4; k++) {
-      uint64_t w;
-      memcpy(&w, p + i + 8 * k, 8);
-      s->h[k] = (s->h[k] ^ w) * 0x9e3779b97f4a7c15ull;
-      s->h[k] ^= s->h[k] >> 29;
-    }
-  for (; i < n; i++) s->h[i & 3] = (s->h[i & 3] ^ p[i]) * 0x100000001b3ull;
-  s->len += n;
-}
-
-static void fp_final(fp_state *s, char out[33]) {
-  uint64_t a = fp_mix(s->h[0] ^ fp_mix(s->h[2] + s->len));
-  uint64_t b = fp_mix(s->h[1] ^ fp_mix(s->h[3] ^ a));
-  snprintf(out, 33, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
-}
+typedef lg_hash128 fp_state;   /* hash128.h */
+#define fp_update lg_hash128_update
 
 static void fp_tower(fp_state *s, const lg_tower_cfg *c, const lg_block_w *B) {
   int hdr[6] = {c->width, c->layers, c->heads, c->mlp, (int)c->act, 0};
@@ -145,7 +121,8 @@ static void fp_tower(fp_state *s, const lg_tower_cfg *c, const lg_block_w *B) {
 
 /* Fingerprint over weights in a naming-independent order (HF and OpenCLIP copies agree). */
 static void model_fingerprint(lg_model *m) {
-  fp_state s = {{0x6c67726164303031ull, 0x636c697076697431ull, 0x1234567887654321ull, 0x0fedcba987654321ull}, 0};
+  fp_state s;
+  lg_hash128_init(&s);
   const lg_vision_w *v = &m->vision;
   size_t D = (size_t)v->cfg.width, P = (size_t)v->patch, G = (size_t)v->grid, E = (size_t)m->embed_dim;
   int hdr[6] = {v->patch, v->image_size, m->embed_dim, m->has_text, m->has_text ? m->text.vocab : 0,
@@ -169,7 +146,7 @@ static void model_fingerprint(lg_model *m) {
     fp_update(&s, t->proj, Dt * E * 4);
   }
   fp_update(&s, &m->logit_scale, 4);
-  fp_final(&s, m->fingerprint);
+  lg_hash128_hex(&s, m->fingerprint);
 }
 
 /* Parses the config file at `path` with `parse` when it exists. *used set to 1 when read. */

@@ -21,37 +21,25 @@
 **
 ** THE IMAGE KEY
 **   SQLite exposes no hash function and the project has no crypto dependency (OpenSSL is not one),
-**   so the image key is FNV-1a with 128-bit state (offset basis and prime from the FNV reference,
-**   draft-eastlake-fnv) over the 8-byte little-endian length followed by the bytes.  zlib's CRC-32
-**   is too short (a collision among 10^5 images is likely); 128 bits make an accidental collision
-**   negligible.  FNV is not collision-resistant against a deliberate attacker: whoever can write
-**   both images and the cache table could make two images share a key (documented in
-**   docs/sql-api.md).
+**   so the image key is the engine's 128-bit content hash (engine/hash128.h, also the model
+**   fingerprint) of the 8-byte little-endian length followed by the bytes.  zlib's CRC-32 is too
+**   short (a collision among 10^5 images is likely); with 128 bits an accidental collision is
+**   negligible.  The hash is not collision-resistant against a deliberate attacker: whoever can
+**   write both images and the cache table could make two images share a key (docs/sql-api.md).
 */
 #include <string.h>
 
 #include "conn.h"
+#include "hash128.h"
 
 void lg_content_hash(const void *data, size_t n, char out[33]) {
-  typedef unsigned __int128 u128;
-  const u128 prime = ((u128)0x0000000001000000ULL << 64) | 0x000000000000013BULL;
-  u128 h = ((u128)0x6c62272e07bb0142ULL << 64) | 0x62b821756295c58dULL;
-  const unsigned char *p = data;
-  for (int i = 0; i < 8; i++) {  /* the length first, so a prefix never shares a key */
-    h ^= (unsigned char)((uint64_t)n >> (8 * i));
-    h *= prime;
-  }
-  for (size_t i = 0; i < n; i++) {
-    h ^= p[i];
-    h *= prime;
-  }
-  static const char hex[] = "0123456789abcdef";
-  for (int i = 0; i < 16; i++) {
-    unsigned char b = (unsigned char)(h >> (8 * (15 - i)));
-    out[2 * i] = hex[b >> 4];
-    out[2 * i + 1] = hex[b & 15];
-  }
-  out[32] = 0;
+  unsigned char len[8];
+  for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)n >> (8 * i));
+  lg_hash128 h;
+  lg_hash128_init(&h);
+  lg_hash128_update(&h, len, sizeof len);  /* the length first, so a prefix never shares a key */
+  lg_hash128_update(&h, data, n);
+  lg_hash128_hex(&h, out);
 }
 
 static const char cache_ddl[] =

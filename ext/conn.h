@@ -164,7 +164,7 @@ typedef struct lg_cache_key {
   const char *method;    /* "legrad" (summed map) | "legrad_layer" (one layer)             */
 } lg_cache_key;
 
-/* 128-bit FNV-1a digest of (length, bytes) as 32 hex digits + NUL (see cache.c for why). */
+/* 128-bit content hash (engine/hash128.h) of (length, bytes) as 32 hex digits + NUL (cache.c). */
 void lg_content_hash(const void *data, size_t n, char out[33]);
 /* Looks key up; on a hit returns 1 and a sqlite3_malloc'ed copy of the blob.  Misses, a missing
 ** table and read errors all return 0.  Counts hits/misses in c. */
