@@ -19,9 +19,12 @@ Method
   large hit  64 rows of the same large JPEG (../shared/data/images, skipped when absent): all hits
              but the first; the image hash reads every byte.
   rss        VmRSS of a child process after 1 or 4 connections each registered the model and
-             computed one map, minus VmRSS before loading the extension.
+             computed one map, minus VmRSS before loading the extension; and for 4 connections
+             that register 4 hard-linked copies of the directory (different real paths: the
+             registry cannot share them), the cost without sharing.
 """
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -103,12 +106,12 @@ def rss():
     for line in open('/proc/self/status'):
         if line.startswith('VmRSS:'):
             return int(line.split()[1])
-ext, model, n, img = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+ext, img, models = sys.argv[1], sys.argv[2], sys.argv[3:]
 data = open(img, 'rb').read()
 sqlite3.connect(':memory:')
 before = rss()
 conns = []
-for _ in range(n):
+for model in models:
     db = sqlite3.connect(':memory:')
     db.enable_load_extension(True)
     db.load_extension(ext)
@@ -119,18 +122,36 @@ print(rss() - before)
 """
 
 
+def copies(model, n):
+    """n hard-linked copies of the model directory: same bytes, different real paths, so the
+    registry cannot share them (the baseline without sharing)."""
+    tmp = tempfile.mkdtemp(dir=os.path.dirname(model))
+    out = []
+    for k in range(n):
+        d = os.path.join(tmp, "copy%d" % k)
+        os.mkdir(d)
+        for f in os.listdir(model):
+            if os.path.isfile(os.path.join(model, f)):
+                os.link(os.path.join(model, f), os.path.join(d, f))
+        out.append(d)
+    return tmp, out
+
+
 def bench_rss(model):
     img = os.path.join(IMAGES, sorted(os.listdir(IMAGES))[0])
     out = {}
-    for n in (1, 4):
-        r = subprocess.run([sys.executable, "-c", CHILD, EXT, model, str(n), img],
+    tmp, dirs = copies(model, 4)
+    for key, models in (("1", [model]), ("4", [model] * 4), ("4 copies", dirs)):
+        r = subprocess.run([sys.executable, "-c", CHILD, EXT, img] + models,
                            capture_output=True, text=True, check=True)
-        out[n] = int(r.stdout.strip())
+        out[key] = int(r.stdout.strip())
+    shutil.rmtree(tmp)
     size = sum(os.path.getsize(os.path.join(model, f)) for f in os.listdir(model)
                if f.endswith(".safetensors")) if os.path.isdir(model) else os.path.getsize(model)
-    print("%s: RSS growth with 1 connection %.1f MiB, with 4 connections %.1f MiB "
-          "(checkpoint files %.1f MiB)" % (os.path.relpath(model, ROOT), out[1] / 1024,
-                                            out[4] / 1024, size / 2**20))
+    print("%s: RSS growth with 1 connection %.1f MiB, 4 connections sharing the weights %.1f MiB, "
+          "4 connections on 4 distinct copies of the files %.1f MiB (checkpoint files %.1f MiB)"
+          % (os.path.relpath(model, ROOT), out["1"] / 1024, out["4"] / 1024,
+             out["4 copies"] / 1024, size / 2**20))
 
 
 def main():
