@@ -16,7 +16,8 @@
 **   <|startoftext|>|<|endoftext|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
 ** (IGNORECASE; the two specials are the vocabulary's own strings) evaluated by hand with utf8proc
 ** categories, bytes_to_unicode, then BPE per piece: repeatedly merge every occurrence of the
-** lowest-ranked adjacent pair.  Encoding stops once ctx - 1 ids are known (the rest would be
+** lowest-ranked adjacent pair (the Python loop for short pieces, an equivalent heap-based
+** O(n log n) version for pieces over 24 bytes, so a huge single word cannot stall a query).  Encoding stops once ctx - 1 ids are known (the rest would be
 ** truncated away).
 */
 #include "tokenizer.h"
@@ -539,42 +540,123 @@ static int emit(const lg_tokenizer *t, int32_t s, int32_t *out, int *n_out, int 
   return 0;
 }
 
+/* Rank of the pair (a, b), or INT32_MAX when it is not a merge. */
+static int32_t pair_rank(const lg_tokenizer *t, int32_t a, int32_t b) {
+  const merge_slot *m = merge_find(t, a, b);
+  return m ? m->rank : INT32_MAX;
+}
+
+/* Reference BPE, the Python loop verbatim: while some adjacent pair has a rank, merge every
+** occurrence of the lowest-ranked one, left to right, without overlap.  O(n^2): used for short
+** pieces.  sym: [n] initial symbols, rewritten; rank: [n] scratch.  Returns the final count. */
+static size_t bpe_simple(const lg_tokenizer *t, int32_t *sym, size_t n, int32_t *rank) {
+  for (size_t k = 0; k + 1 < n; k++) rank[k] = pair_rank(t, sym[k], sym[k + 1]);
+  while (n > 1) {
+    int32_t best = INT32_MAX;
+    size_t at = 0;
+    for (size_t k = 0; k + 1 < n; k++) if (rank[k] < best) { best = rank[k]; at = k; }
+    if (best == INT32_MAX) break;
+    int32_t left = sym[at], right = sym[at + 1], merged = merge_find(t, left, right)->merged;
+    size_t o = 0;
+    for (size_t k = 0; k < n;) {
+      if (k + 1 < n && sym[k] == left && sym[k + 1] == right) { sym[o++] = merged; k += 2; }
+      else sym[o++] = sym[k++];
+    }
+    n = o;
+    for (size_t k = 0; k + 1 < n; k++) rank[k] = pair_rank(t, sym[k], sym[k + 1]);
+  }
+  return n;
+}
+
+/* A candidate merge: the pair starting at node `pos`, expected to be (left, right). */
+typedef struct {
+  int32_t rank, pos, left, right;
+} bpe_cand;
+
+static int cand_less(const bpe_cand *a, const bpe_cand *b) {
+  return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
+}
+
+static void heap_push(bpe_cand *h, size_t *n, bpe_cand c) {
+  size_t i = (*n)++;
+  while (i > 0 && cand_less(&c, &h[(i - 1) / 2])) { h[i] = h[(i - 1) / 2]; i = (i - 1) / 2; }
+  h[i] = c;
+}
+
+static bpe_cand heap_pop(bpe_cand *h, size_t *n) {
+  bpe_cand top = h[0], last = h[--(*n)];
+  size_t i = 0;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= *n) break;
+    if (c + 1 < *n && cand_less(&h[c + 1], &h[c])) c++;
+    if (!cand_less(&h[c], &last)) break;
+    h[i] = h[c];
+    i = c;
+  }
+  if (*n) h[i] = last;
+  return top;
+}
+
+/* The same BPE in O(n log n) for long pieces: a linked list of symbols and a heap of candidate
+** pairs ordered by (rank, position), stale candidates skipped.  Popping by position within a rank
+** is Python's left-to-right pass; a merge never creates a pair of the same rank (the merged
+** symbol differs from both parts), and in a merges list where every result comes after its parts
+** it never creates a lower rank either.  When it does (an unusual merges file), returns 0 and the
+** caller falls back to bpe_simple.  sym: [n] in/out.  Returns the final count, or 0. */
+static size_t bpe_heap(const lg_tokenizer *t, int32_t *sym, size_t n, lg_err *err, int *oom) {
+  int32_t *next = malloc(sizeof(int32_t) * n * 2);
+  bpe_cand *heap = malloc(sizeof(bpe_cand) * (3 * n + 1));
+  size_t hn = 0, out = 0;
+  if (!next || !heap) { *oom = lg_errf(err, "lg_tokenize: out of memory"); goto done; }
+  int32_t *prev = next + n;
+  for (size_t k = 0; k < n; k++) {
+    next[k] = k + 1 < n ? (int32_t)k + 1 : -1;
+    prev[k] = (int32_t)k - 1;
+  }
+  for (size_t k = 0; k + 1 < n; k++) {
+    int32_t r = pair_rank(t, sym[k], sym[k + 1]);
+    if (r != INT32_MAX) heap_push(heap, &hn, (bpe_cand){r, (int32_t)k, sym[k], sym[k + 1]});
+  }
+  int32_t round = -1;
+  while (hn) {
+    bpe_cand c = heap_pop(heap, &hn);
+    int32_t nx = next[c.pos];
+    if (sym[c.pos] != c.left || nx < 0 || sym[nx] != c.right) continue;  /* stale */
+    round = c.rank;
+    sym[c.pos] = merge_find(t, c.left, c.right)->merged;
+    next[c.pos] = next[nx];
+    if (next[nx] >= 0) prev[next[nx]] = c.pos;
+    sym[nx] = -1;
+    int32_t p = prev[c.pos], q = next[c.pos];
+    int32_t rp = p >= 0 ? pair_rank(t, sym[p], sym[c.pos]) : INT32_MAX;
+    int32_t rq = q >= 0 ? pair_rank(t, sym[c.pos], sym[q]) : INT32_MAX;
+    if ((rp != INT32_MAX && rp <= round) || (rq != INT32_MAX && rq <= round)) goto done; /* fall back */
+    if (rp != INT32_MAX) heap_push(heap, &hn, (bpe_cand){rp, p, sym[p], sym[c.pos]});
+    if (rq != INT32_MAX) heap_push(heap, &hn, (bpe_cand){rq, c.pos, sym[c.pos], sym[q]});
+  }
+  for (int32_t k = 0; k >= 0; k = next[k]) sym[out++] = sym[k];  /* node 0 is never removed */
+done:
+  free(next);
+  free(heap);
+  return out;
+}
+
 /* BPE of one pre-token given as UTF-8 bytes; appends ids.  work: >= 2 * nb int32 scratch. */
 static int bpe_piece(const lg_tokenizer *t, const uint8_t *b, size_t nb, int32_t *work, int32_t *out,
                      int *n_out, int cap, lg_err *err) {
   int32_t *sym = work, *rank = work + nb;
-  size_t n = nb;
   for (size_t k = 0; k < nb; k++) sym[k] = k + 1 == nb ? t->byte_sym_w[b[k]] : t->byte_sym[b[k]];
-  /* rank[k] = rank of the pair (sym[k], sym[k+1]), or INT32_MAX */
-  for (size_t k = 0; k + 1 < n; k++) {
-    const merge_slot *m = merge_find(t, sym[k], sym[k + 1]);
-    rank[k] = m ? m->rank : INT32_MAX;
-  }
-  while (n > 1) {
-    int32_t best = INT32_MAX;
-    for (size_t k = 0; k + 1 < n; k++) if (rank[k] < best) best = rank[k];
-    if (best == INT32_MAX) break;
-    /* merge every occurrence of the best pair, left to right, without overlap */
-    int32_t left = -1, right = -1, merged = -1;
-    for (size_t k = 0; k + 1 < n; k++) {
-      if (rank[k] == best) { left = sym[k]; right = sym[k + 1]; break; }
-    }
-    merged = merge_find(t, left, right)->merged;
-    size_t o = 0;
-    for (size_t k = 0; k < n;) {
-      if (k + 1 < n && sym[k] == left && sym[k + 1] == right) {
-        sym[o++] = merged;
-        k += 2;
-      } else {
-        sym[o++] = sym[k++];
-      }
-    }
-    n = o;
-    for (size_t k = 0; k + 1 < n; k++) {
-      const merge_slot *m = merge_find(t, sym[k], sym[k + 1]);
-      rank[k] = m ? m->rank : INT32_MAX;
+  size_t n = 0;
+  if (nb > 24) {
+    int oom = 0;
+    n = bpe_heap(t, sym, nb, err, &oom);
+    if (oom) return -1;
+    if (n == 0) { /* heap path declined: restart with the reference loop */
+      for (size_t k = 0; k < nb; k++) sym[k] = k + 1 == nb ? t->byte_sym_w[b[k]] : t->byte_sym[b[k]];
     }
   }
+  if (n == 0) n = bpe_simple(t, sym, nb, rank);
   for (size_t k = 0; k < n; k++) if (emit(t, sym[k], out, n_out, cap, err)) return -1;
   return 0;
 }

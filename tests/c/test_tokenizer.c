@@ -178,6 +178,22 @@ static void test_errors(void) {
           "literal special: %s", err.msg);
     lg_tokenizer_free(t);
   }
+  /* A merges file whose results do not follow their parts ("a bc" ranked before "b c"): the fast
+  ** BPE path must fall back to the reference loop.  Python: (b,c) merges first, then (a,bc). */
+  write_file(v, "{\"a\": 0, \"b\": 1, \"c</w>\": 2, \"bc\": 3, \"abc\": 4, \"c\": 5, "
+                "\"<|startoftext|>\": 6, \"<|endoftext|>\": 7}");
+  write_file(m, "#version: 0.2\na bc\nb c\n");
+  t = lg_tokenizer_load_dir(dir, &err);
+  CHECK(t != NULL, "ill-ordered merges: %s", err.msg);
+  if (t) {
+    int32_t ids[16];
+    int used;
+    CHECK(lg_tokenize(t, "abcabcabcabcabcabcabcabcabc", ids, 16, &used, &err) == 0, "%s", err.msg);
+    int ok = used == 13 && ids[0] == 6 && ids[12] == 7 && ids[9] == 0 && ids[10] == 1 && ids[11] == 2;
+    for (int k = 1; k <= 8; k++) ok = ok && ids[k] == 4;
+    CHECK(ok, "ill-ordered merges: used %d ids %d %d .. %d %d %d", used, ids[0], ids[1], ids[9], ids[10], ids[11]);
+    lg_tokenizer_free(t);
+  }
   remove(v);
   remove(m);
   rmdir(dir);

@@ -394,6 +394,7 @@ class RefTokenizer:
 
 def prompts():
     """>= 200 prompts: hand-written hard cases, then templated class names and long texts."""
+    import random
     hand = [
         "a photo of a cat", "A PHOTO OF A DOG", "a photo of a cat.", "  leading and trailing  ",
         "", " ", "\t\n", "hello, world!", "what's that?", "it's", "IT'S", "they're", "we've",
@@ -436,6 +437,11 @@ def prompts():
     for i, c in enumerate(classes):
         out.append(templ[i % len(templ)].format(c))
     long1 = " ".join(classes)  # many more than 77 tokens
+    # long single words (one pre-token each): exercise the O(n log n) BPE path in C
+    rnd = random.Random(11)
+    for n in (25, 40, 333, 1000, 2500):
+        out.append("".join(rnd.choice("abcdefghijklmnopqrstuvwxyzéèà") for _ in range(n)))
+    out.append("".join(rnd.choice("thereisanoe") for _ in range(1500)))
     out += [long1, "word " * 80, "a" * 300, "🙂" * 100, "1" * 120, "x, " * 60,
             "the quick brown fox jumps over the lazy dog " * 8,
             "supercalifragilisticexpialidocious antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis"]
