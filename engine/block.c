@@ -37,12 +37,10 @@ void lg_block_forward(const lg_block_w *w, const lg_tower_cfg *c, int T, int cau
   lg_linear(b->ln, T, D, w->qkv_w, w->qkv_b, 3 * D, b->qkv);
   attention(b->qkv, T, D, c->heads, causal, b->attn, b->scores, b->o);
   lg_linear(b->o, T, D, w->out_w, w->out_b, D, b->tmp);
-  memcpy(b->y, x_in, (size_t)T * D * sizeof(float));
-  lg_residual_add(b->y, b->tmp, w->ls1, T, D);
+  lg_residual(b->y, x_in, b->tmp, w->ls1, T, D);
   lg_layernorm(b->y, T, D, w->ln2_w, w->ln2_b, c->ln_eps, b->ln, b->ln2_mean, b->ln2_rstd);
   lg_linear(b->ln, T, D, w->fc1_w, w->fc1_b, F, b->h);
   lg_activation(c->act, b->h, (long)T * F, b->act);
   lg_linear(b->act, T, F, w->fc2_w, w->fc2_b, D, b->tmp);
-  memcpy(b->x_out, b->y, (size_t)T * D * sizeof(float));
-  lg_residual_add(b->x_out, b->tmp, w->ls2, T, D);
+  lg_residual(b->x_out, b->y, b->tmp, w->ls2, T, D);
 }

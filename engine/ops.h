@@ -5,6 +5,7 @@
 **   lg_layernorm(X, n, D, w, b, eps, Y, mean, rstd)   per row; mean/rstd [n] may be NULL
 **   lg_softmax_rows(S, n, m, ld)           in place, rows of length m with stride ld
 **   lg_activation(act, X, n, Y)            QuickGELU / erf GELU / tanh GELU, elementwise
+**   lg_residual(Y, X, B, g, n, D)          Y = X + g ⊙ B (residual add with optional LayerScale)
 */
 #ifndef LEGRAD_OPS_H
 #define LEGRAD_OPS_H
@@ -23,7 +24,7 @@ void lg_softmax_rows(float *S, int n, int m, int ld);
 /* Y[i] = act(X[i]) for i < n.  Y may equal X. */
 void lg_activation(lg_act act, const float *X, long n, float *Y);
 
-/* Y[i] += g[i % D] * X[i] (g == NULL: Y += X) over n rows of D: the residual add with LayerScale. */
-void lg_residual_add(float *Y, const float *X, const float *g, int n, int D);
+/* Y = X + g ⊙ B over n rows of D (g [D] LayerScale, NULL = 1): the residual add.  Y may alias X. */
+void lg_residual(float *Y, const float *X, const float *B, const float *g, int n, int D);
 
 #endif
