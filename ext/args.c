@@ -182,7 +182,10 @@ int lg_arg_layers(sqlite3_value *v, const char *fn, int argno, int n_layers, lg_
                         "TEXT like 'all', '0-11' or '9,10,11', found %s", fn, argno,
                    lg_type_name(t));
   }
-  if (rc) return lg_err_prefix(err, "%s(): argument %d (layers)", fn, argno);
+  if (rc) {
+    if (strncmp(err->msg, "layers: ", 8) == 0) memmove(err->msg, err->msg + 8, strlen(err->msg + 8) + 1);
+    return lg_err_prefix(err, "%s(): argument %d (layers)", fn, argno);
+  }
   return 0;
 }
 
