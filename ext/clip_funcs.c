@@ -85,18 +85,28 @@ static void clipImageEmbeddingFunc(sqlite3_context *ctx, int argc, sqlite3_value
   free(e);
 }
 
+/*
+** The (text [, options]) arguments of clip_text_embedding() and clip_tokenize(): sets *text and *pm
+** and returns 0, or sets the result (an error, or NULL for a NULL text) and returns 1.
+*/
+static int clip_text_args(sqlite3_context *ctx, int argc, sqlite3_value **argv, const char *fn,
+                          const char **text, lg_model **pm, lg_err *err) {
+  lg_opts o;
+  int null_text = lg_arg_text(argv[0], fn, 1, text, err);
+  if (null_text >= 0)
+    *pm = clip_model(sqlite3_user_data(ctx), argc > 1 ? argv[1] : NULL, LG_OPT_MODEL, fn, 2, &o, err);
+  if (null_text < 0 || !*pm) { lg_result_err(ctx, err); return 1; }
+  if (null_text) { sqlite3_result_null(ctx); return 1; }
+  return 0;
+}
+
 /* clip_text_embedding(text [, options]) */
 static void clipTextEmbeddingFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   static const char fn[] = "clip_text_embedding";
   lg_err err = {{0}};
   const char *text = NULL;
-  lg_opts o;
-  int null_text = lg_arg_text(argv[0], fn, 1, &text, &err);
-  if (null_text < 0) { lg_result_err(ctx, &err); return; }
-  lg_model *m = clip_model(sqlite3_user_data(ctx), argc > 1 ? argv[1] : NULL, LG_OPT_MODEL, fn, 2,
-                           &o, &err);
-  if (!m) { lg_result_err(ctx, &err); return; }
-  if (null_text) { sqlite3_result_null(ctx); return; }
+  lg_model *m = NULL;
+  if (clip_text_args(ctx, argc, argv, fn, &text, &m, &err)) return;
   float *e = malloc(sizeof(float) * (size_t)m->embed_dim);
   if (!e) { sqlite3_result_error_nomem(ctx); return; }
   if (lg_text_embedding_cached(ctx, 0, m, text, fn, 1, e, &err)) lg_result_err(ctx, &err);
@@ -140,13 +150,8 @@ static void clipTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **arg
   static const char fn[] = "clip_tokenize";
   lg_err err = {{0}};
   const char *text = NULL;
-  lg_opts o;
-  int null_text = lg_arg_text(argv[0], fn, 1, &text, &err);
-  if (null_text < 0) { lg_result_err(ctx, &err); return; }
-  lg_model *m = clip_model(sqlite3_user_data(ctx), argc > 1 ? argv[1] : NULL, LG_OPT_MODEL, fn, 2,
-                           &o, &err);
-  if (!m) { lg_result_err(ctx, &err); return; }
-  if (null_text) { sqlite3_result_null(ctx); return; }
+  lg_model *m = NULL;
+  if (clip_text_args(ctx, argc, argv, fn, &text, &m, &err)) return;
   if (!m->tokenizer || m->text.ctx <= 0) {
     sqlite3_result_error(ctx, "clip_tokenize(): the model has no tokenizer", -1);
     return;
