@@ -1,5 +1,6 @@
 """legrad_models: INSERT loads, DELETE unloads, SELECT lists; default-model resolution; weights
 shared between connections; exact error messages."""
+import gc
 import os
 import shutil
 import sqlite3
@@ -142,6 +143,15 @@ def test_weights_shared_between_connections(tmp_path):
     other tests' connections.)"""
     path = tmp_path / "m"
     shutil.copytree(TINY_HF, path)
+    gc.collect()  # no other test's connection may close (and unload) while we count
+    gc.disable()
+    try:
+        _check_shared(path)
+    finally:
+        gc.enable()
+
+
+def _check_shared(path):
     probe = connect()
     n0 = _loaded(probe)
     conns = [connect() for _ in range(4)]
@@ -164,8 +174,13 @@ def test_changed_files_load_afresh(tmp_path):
     path = tmp_path / "m"
     shutil.copytree(TINY_HF, path)
     a, b = connect(), connect()
-    a.execute("INSERT INTO legrad_models(name, path) VALUES ('m', ?)", (str(path),))
-    n = _loaded(a)
-    os.utime(path / "model.safetensors", (1, 1))
-    b.execute("INSERT INTO legrad_models(name, path) VALUES ('m', ?)", (str(path),))
-    assert _loaded(a) == n + 1
+    gc.collect()
+    gc.disable()
+    try:
+        a.execute("INSERT INTO legrad_models(name, path) VALUES ('m', ?)", (str(path),))
+        n = _loaded(a)
+        os.utime(path / "model.safetensors", (1, 1))
+        b.execute("INSERT INTO legrad_models(name, path) VALUES ('m', ?)", (str(path),))
+        assert _loaded(a) == n + 1
+    finally:
+        gc.enable()
