@@ -8,7 +8,7 @@
 ** with it is read when present: HF naming -> config.json (+ preprocessor_config.json), OpenCLIP
 ** naming -> open_clip_config.json (model_cfg + preprocess_cfg).  Without a config the
 ** hyper-parameters come from tensor shapes (OpenAI build_model) and the activation is QuickGELU
-** (OpenAI weights / HF default).  The tokenizer (vocab.json + merges.txt) is loaded when present.
+** (OpenAI weights / HF default).  The tokenizer is loaded when present (load_tokenizer below).
 */
 #include <dirent.h>
 #include <errno.h>
@@ -177,6 +177,35 @@ static int read_hf_preprocessor(const char *dir, lg_clip_cfg *cfg, lg_err *err) 
   return rc;
 }
 
+/* The model's tokenizer: vocab.json + merges.txt (or tokenizer.json) in the model directory, else
+** an OpenAI bpe_simple_vocab_16e6.txt.gz in that directory (or next to a single file), else the
+** file named by $LEGRAD_BPE for models with the OpenAI vocabulary size 49408.  Absent: t = NULL.
+** The tokenizer may not have more ids than the token embedding has rows; sot/eot come from it. */
+static int load_tokenizer(lg_model *m, const char *dir, lg_err *err) {
+  char p1[4200], p2[4200], p3[4200];
+  lg_tokenizer *t = NULL;
+  snprintf(p1, sizeof p1, "%s/vocab.json", dir);
+  snprintf(p2, sizeof p2, "%s/merges.txt", dir);
+  snprintf(p3, sizeof p3, "%s/tokenizer.json", dir);
+  const char *env = getenv("LEGRAD_BPE");
+  if ((is_file(p1) && is_file(p2)) || is_file(p3)) {
+    t = lg_tokenizer_load_dir(dir, err);
+  } else {
+    snprintf(p1, sizeof p1, "%s/bpe_simple_vocab_16e6.txt.gz", dir);
+    if (is_file(p1)) t = lg_tokenizer_load_bpe_gz(p1, err);
+    else if (env && env[0] && m->text.vocab == 49408) t = lg_tokenizer_load_bpe_gz(env, err);
+    else return 0;
+  }
+  if (!t) return lg_err_prefix(err, "%s: tokenizer", dir);
+  m->tokenizer = t;
+  if (lg_tokenizer_vocab_size(t) > m->text.vocab)
+    return lg_errf(err, "%s: tokenizer has %d ids but the text tower's token embedding only %d rows", dir,
+                   lg_tokenizer_vocab_size(t), m->text.vocab);
+  m->sot_id = lg_tokenizer_sot(t);
+  m->eot_id = lg_tokenizer_eot(t);
+  return 0;
+}
+
 lg_model *lg_model_load(const char *path, lg_err *err) {
   lg_model *m = NULL;
   lg_st st = {0};
@@ -234,19 +263,13 @@ lg_model *lg_model_load(const char *path, lg_err *err) {
   m->sot_id = m->has_text ? m->text.vocab - 2 : -1;   /* CLIP: SOT, EOT are the last two ids */
   m->eot_id = m->has_text ? m->text.vocab - 1 : -1;
   m->tokenizer = NULL;
-  /* The tokenizer of an HF directory (vocab.json + merges.txt, or tokenizer.json); a directory
-  ** without these files gives a model whose text functions report the missing tokenizer.
-  ** (Wired by helper D2 so the SQL text functions work; the owner may extend the search.) */
-  if (is_dir && m->has_text) {
-    char tok_path[4200], tok_json[4200];
-    snprintf(tok_path, sizeof tok_path, "%s/vocab.json", dir);
-    snprintf(tok_json, sizeof tok_json, "%s/tokenizer.json", dir);
-    if (is_file(tok_path) || is_file(tok_json)) {
-      m->tokenizer = lg_tokenizer_load_dir(dir, err);
-      if (!m->tokenizer) goto fail;
-      m->sot_id = lg_tokenizer_sot(m->tokenizer);
-      m->eot_id = lg_tokenizer_eot(m->tokenizer);
+  if (m->has_text) {
+    if (!is_dir) {   /* a single file: look next to it */
+      snprintf(dir, sizeof dir, "%s", path);
+      char *slash = strrchr(dir, '/');
+      if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
     }
+    if (load_tokenizer(m, dir, err)) goto fail;
   }
   model_fingerprint(m);
   lg_st_close(&st);

@@ -241,6 +241,14 @@ static void test_bad_models(void) {
   copy_file(MD "tiny_qg_hf/config.json", tmp("trunc/config.json"));
   CHECK(lg_model_load(tmp("trunc"), &err) == NULL && strstr(err.msg, "trunc/model.safetensors: tensor data ends at byte"),
         "%s", err.msg);
+  /* a tokenizer with more ids than the token embedding has rows */
+  mkdir(tmp("tokbig"), 0700);
+  copy_file(MD "tiny_qg_hf/model.safetensors", tmp("tokbig/model.safetensors"));
+  copy_file(MD "tiny_qg_hf/config.json", tmp("tokbig/config.json"));
+  copy_file("tests/fixtures/tokenizer/tiny/vocab.json", tmp("tokbig/vocab.json"));
+  copy_file("tests/fixtures/tokenizer/tiny/merges.txt", tmp("tokbig/merges.txt"));
+  CHECK(lg_model_load(tmp("tokbig"), &err) == NULL &&
+        strstr(err.msg, "tokbig: tokenizer has 1114 ids but the text tower's token embedding only 1000 rows"), "%s", err.msg);
   /* HF config contradicting the weights */
   mkdir(tmp("hfbad"), 0700);
   copy_file(MD "tiny_qg_hf/model.safetensors", tmp("hfbad/model.safetensors"));
