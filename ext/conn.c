@@ -183,12 +183,12 @@ lg_model *lg_conn_model(lg_conn *c, const char *name, const char *fn, lg_err *er
   return c->implicit;
 }
 
-lg_vit_ws *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_err *err) {
+lg_ws_slot *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_err *err) {
   lg_ws_slot *victim = &c->ws[0];
   c->tick++;
   for (int i = 0; i < LG_WS_SLOTS; i++) {
     lg_ws_slot *s = &c->ws[i];
-    if (s->model == m && s->size == size) { s->last_use = c->tick; return s->ws; }
+    if (s->model == m && s->size == size) { s->last_use = c->tick; return s; }
     if (!s->model) victim = s;
     else if (victim->model && s->last_use < victim->last_use) victim = s;
   }
@@ -202,5 +202,5 @@ lg_vit_ws *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_err *er
   victim->size = size;
   victim->ws = ws;
   victim->last_use = c->tick;
-  return ws;
+  return victim;
 }

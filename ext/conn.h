@@ -50,6 +50,11 @@ typedef struct lg_ws_slot {
   int size;                  /* image side S                                                */
   lg_vit_ws *ws;
   uint64_t last_use;         /* tick of the last use, for LRU eviction                      */
+  /* What ws holds: the forward of this image (content hash) in this resize mode, or nothing
+  ** (image[0] == 0).  A later LeGrad call on the same image reuses it (another prompt). */
+  char image[33];
+  lg_resize mode;
+  lg_frame frame;
 } lg_ws_slot;
 
 struct lg_conn {
@@ -72,8 +77,8 @@ int lg_conn_remove_model(lg_conn *c, sqlite3_int64 id);
 /* Resolves a model: name NULL -> "default" entry, else $LEGRAD_MODEL, else samples/model next to
 ** the .so.  Unknown names list the registered ones.  The message is prefixed with "fn(): ". */
 lg_model *lg_conn_model(lg_conn *c, const char *name, const char *fn, lg_err *err);
-/* A workspace for (m, size), reused across rows; owned by c. */
-lg_vit_ws *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_err *err);
+/* The workspace slot for (m, size), reused across rows; owned by c. */
+lg_ws_slot *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_err *err);
 
 /* ---- args.c: argument parsing --------------------------------------------------------------- */
 
@@ -119,7 +124,9 @@ int lg_text_embedding_cached(sqlite3_context *ctx, int arg, const lg_model *m, c
                              const char *fn, int argno, float *out, lg_err *err);
 /* Decodes + preprocesses the image and runs the vision tower in the connection's workspace for
 ** (m, size).  img_emb [E] (L2-normalised) may be NULL; *ws_out / *frame receive the workspace and
-** the frame.  Decoding errors read "fn(): argument N (image) could not be decoded: ...". */
+** the frame.  Decoding errors read "fn(): argument N (image) could not be decoded: ...".
+** Without img_emb, when the workspace already holds the forward of the same image bytes in the same
+** mode (e.g. the previous row explained the same image with another prompt), nothing is recomputed. */
 int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int size,
                      lg_resize mode, const char *fn, int argno, float *img_emb, lg_vit_ws **ws_out,
                      lg_frame *frame, lg_err *err);

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from conftest import TINY_HF, connect, image, one, raises
+from conftest import SAMPLE, TINY_HF, connect, image, one, raises
 
 IMG = image()
 
@@ -166,3 +166,25 @@ def test_legrad_layers_errors(sdb):
     raises(sdb, "SELECT * FROM legrad_layers(?, 'a', -2, '{\"x\":1}')", (IMG,),
            "legrad_layers(): argument 4 (options): unknown key \"x\" (expected one of: model, size, "
            "resize, relu, cache)")
+
+
+def test_legrad_reuses_the_forward_across_prompts_correctly(sdb):
+    """A call on the image of the previous call (another prompt) reuses the connection's last
+    forward; interleaving images, prompts, sizes, resize modes and embeddings (which overwrite the
+    workspace) must give the maps of fresh connections."""
+    imgs = [IMG, image("grey_70x50.png")]
+    calls = [(0, "a cat", "{}"), (0, "a dog", "{}"), (1, "a cat", "{}"), (0, "a cat", "{}"),
+             (0, "a cat", '{"resize": "squash"}'), (0, "a dog", "{}"), (1, "a dog", '{"size": 128}'),
+             (1, "a cat", "{}")]
+    got = []
+    for i, p, o in calls:
+        opts = json.dumps(dict(json.loads(o), cache=False))
+        got.append(one(sdb, "SELECT legrad(?, ?, 'all', ?)", imgs[i], p, opts))
+        one(sdb, "SELECT clip_image_embedding(?)", imgs[1 - i])  # overwrites the workspace
+        got.append(one(sdb, "SELECT legrad(?, ?, 'all', ?)", imgs[i], p, opts))
+    for k, (i, p, o) in enumerate(calls):
+        fresh = connect()
+        fresh.execute("INSERT INTO legrad_models(name, path) VALUES ('default', ?)", (SAMPLE,))
+        want = one(fresh, "SELECT legrad(?, ?, 'all', ?)", imgs[i], p,
+                   json.dumps(dict(json.loads(o), cache=False)))
+        assert got[2 * k] == want and got[2 * k + 1] == want, (i, p, o)
