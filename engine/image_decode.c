@@ -167,10 +167,53 @@ static int bmp_is_complete(const uint8_t *p, size_t n, int w, int h) {
   return (unsigned long long)off + stride * (unsigned long long)h <= n;
 }
 
+/* Pillow opens a palette image whose palette is the identity grey ramp (entry i = (i, i, i)) as
+** "L" instead of "P" (GifImagePlugin _is_palette_needed, BmpImagePlugin's greyscale check).
+** pal: count entries of `stride` bytes (RGB or BGR(X): the grey test is order-free). */
+static int palette_is_grey_ramp(const uint8_t *pal, size_t count, size_t stride) {
+  for (size_t i = 0; i < count; i++) {
+    const uint8_t *e = pal + i * stride;
+    if (e[0] != i || e[1] != i || e[2] != i) return 0;
+  }
+  return 1;
+}
+
+/* GIF: 1 when the first frame is "P" in Pillow (its palette, local or else global, is not the
+** grey ramp), 0 when it is "L". */
+static int gif_first_frame_is_palette(const uint8_t *p, size_t n) {
+  if (n < 13) return 1;
+  const uint8_t *global = NULL;
+  size_t gcount = 0, i = 13;
+  if (p[10] & 0x80) {
+    gcount = (size_t)1 << ((p[10] & 7) + 1);
+    global = p + 13;
+    i += 3 * gcount;
+  }
+  while (i < n) {
+    if (p[i] == 0x21) {
+      i += 2;
+      while (i < n && p[i]) i += (size_t)p[i] + 1;
+      i++;
+    } else if (p[i] == 0x2c && i + 10 <= n) {
+      uint8_t flags = p[i + 9];
+      if (flags & 0x80) {
+        size_t count = (size_t)1 << ((flags & 7) + 1);
+        if (i + 10 + 3 * count > n) return 1;
+        return !palette_is_grey_ramp(p + i + 10, count, 3);
+      }
+      break;
+    } else {
+      break;
+    }
+  }
+  if (!global || 13 + 3 * gcount > n) return global != NULL;  /* no palette at all: "L" */
+  return !palette_is_grey_ramp(global, gcount, 3);
+}
+
 /* 1 when Pillow would open this source as a palette ("P") or bilevel ("1") image, which its
 ** Image.resize resamples with NEAREST instead of the requested filter. */
 static int pillow_uses_nearest(img_format f, const uint8_t *p, size_t n) {
-  if (f == FMT_GIF) return 1;  /* GIF frames are "P" */
+  if (f == FMT_GIF) return gif_first_frame_is_palette(p, n);
   if (f == FMT_PNG && n >= 26 && memcmp(p + 12, "IHDR", 4) == 0) {
     int depth = p[24], colour = p[25];
     return colour == 3 || (colour == 0 && depth == 1);
@@ -178,7 +221,13 @@ static int pillow_uses_nearest(img_format f, const uint8_t *p, size_t n) {
   if (f == FMT_BMP && n >= 30) {
     uint32_t hsz = rd_le32(p + 14);
     unsigned bpp = hsz == 12 ? rd_le16(p + 24) : rd_le16(p + 28);
-    return bpp <= 8;
+    if (bpp > 8) return 0;
+    /* BmpImagePlugin: 2 colours black/white -> "1" (nearest); a grey ramp -> "L" (bicubic) */
+    size_t colours = hsz >= 40 && n >= 50 ? rd_le32(p + 46) : 0;
+    if (colours == 0) colours = (size_t)1 << bpp;
+    size_t stride = hsz == 12 ? 3 : 4, off = 14 + (size_t)hsz;
+    if (colours == 2 || colours > 256 || off + colours * stride > n) return 1;
+    return !palette_is_grey_ramp(p + off, colours, stride);
   }
   return 0;
 }

@@ -112,6 +112,15 @@ def make_images(rng):
     bw = Image.fromarray(noise(50, 34, 1)[..., 0] > 128)
     yield "bilevel_50x34", bw, [("crop", 24), ("squash", 24)]
     yield "rgb16_40x30", None, [("crop", 24), ("squash", 24)]  # written by hand below
+    # GIF and BMP: Pillow opens greyscale-ramp palettes as "L" (bicubic), others as "P" (nearest)
+    grey = noise(53, 41, 1)[..., 0]
+    yield "grey_53x41.gif", Image.fromarray(grey, "L"), [("crop", 32), ("squash", 32)]
+    yield "fewgrey_53x41.gif", Image.fromarray(grey // 64 * 64, "L"), [("crop", 32)]
+    yield "colour_47x38.gif", Image.fromarray(noise(47, 38)).quantize(colors=40), [("crop", 32), ("squash", 24)]
+    yield "grey_53x41.bmp", Image.fromarray(grey, "L"), [("crop", 32), ("squash", 32)]
+    yield "bilevel_53x41.bmp", Image.fromarray(grey > 100).convert("1"), [("crop", 32)]
+    yield "palette_47x38.bmp", Image.fromarray(noise(47, 38)).quantize(colors=40), [("crop", 32)]
+    yield "rgb_47x38.bmp", Image.fromarray(noise(47, 38)), [("crop", 32)]
 
 
 def write_png16(path, rng, w=40, h=30):
@@ -146,12 +155,15 @@ def images_main():
         blob.extend(res.tobytes())
 
     for name, img, cases in make_images(rng):
-        fname = f"in/{name}.png"
+        fname = f"in/{name}" if "." in name else f"in/{name}.png"
+        name = name.replace(".", "_")
         path = os.path.join(out, fname)
         if img is None:
             write_png16(path, rng)
-        else:
+        elif fname.endswith(".png"):
             img.save(path, optimize=True)
+        else:
+            img.save(path)
         img = Image.open(path)
         img.load()
         for mode, size in cases:
