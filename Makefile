@@ -75,20 +75,21 @@ bench: all $(BENCH_BIN)
 demo: all
 	@scripts/demo.sh
 
-# libFuzzer targets (clang): each fuzz/*.c is linked with the engine sources, built with ASan+UBSan.
+# libFuzzer targets (clang): each fuzz/*.c is linked with the engine sources, built with ASan+UBSan
+# (undefined behaviour halts, so it is reported as a finding).
 # Run one with e.g.  nice build/fuzz/fuzz_mapblob -max_total_time=60 fuzz/corpus/mapblob
 fuzz: $(FUZZ_BIN)
 
 # SQL-level targets (fuzz/fuzz_sql_*.c) also compile the extension statically and link libsqlite3.
 $(BUILD)/fuzz/fuzz_sql_%: fuzz/fuzz_sql_%.c $(ENGINE_SRC) $(EXT_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -DSQLITE_CORE -Iengine -Iext \
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -DSQLITE_CORE -Iengine -Iext \
 	  $(PKG_CFLAGS) -o $@ $< $(ENGINE_SRC) $(EXT_SRC) $(LDLIBS) $(SQLITE_LIBS)
 
 $(BUILD)/fuzz/%: fuzz/%.c $(ENGINE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iengine $(PKG_CFLAGS) \
-	  -o $@ $< $(ENGINE_SRC) $(LDLIBS)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE \
+	  -Iengine $(PKG_CFLAGS) -o $@ $< $(ENGINE_SRC) $(LDLIBS)
 
 clean:
 	rm -rf build legrad0.so

@@ -293,7 +293,10 @@ int lg_map_decode(const void *data, size_t n, lg_map *m, lg_err *err) {
     goto done;
   }
   m->frame.mode = b[6] == 2 ? LG_RESIZE_SQUASH : LG_RESIZE_CROP;
-  if (b[6] != 0) m->frame.size = m->gh * m->patch;
+  /* frame.size = gh*patch, once both are in range (validate_fields reports them otherwise; the
+  ** product of two unchecked u16 fields would overflow an int) */
+  if (b[6] != 0 && m->gh <= LG_MAP_MAX_GRID && m->patch <= LG_MAP_MAX_PATCH)
+    m->frame.size = m->gh * m->patch;
   m->score = bits_f32(get_u32(b + 44));
   if (isnan(m->score)) m->score = NAN;
   int nul = 0;

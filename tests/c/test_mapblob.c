@@ -240,6 +240,17 @@ static void test_decoder_rejects(void) {
   corrupt_byte(b, n, 12, 0, 1, "grid size 0x14 out of range (expected 1..1024 each)");
   corrupt_byte(b, n, 12, 13, 1, "frame: a recorded frame needs a square grid, found 13x14");
   corrupt_byte(b, n, 16, 0, 1, "patch 0 out of range (expected 1..256)");
+  { /* gh and patch near 65535 with a frame: found by fuzz_sql_maps as an int overflow in gh*patch */
+    unsigned char *d = malloc(n);
+    memcpy(d, b, n);
+    d[12] = 0xfe; d[13] = 0xff; d[16] = 0xfc; d[17] = 0xff;
+    fix_crc(d, n);
+    expect_error(d, n, "grid size 65534x14 out of range (expected 1..1024 each)", "gh*patch overflow");
+    d[12] = 14; d[13] = 0;
+    fix_crc(d, n);
+    expect_error(d, n, "patch 65532 out of range (expected 1..256)", "patch 65532");
+    free(d);
+  }
   corrupt_byte(b, n, 23, 0x04, 1,
                "frame: source size 67109504x480 out of range (expected 1..67108864 pixels)");
   corrupt_byte(b, n, 23, 0x80, 1, "frame field at offset 20 is 2147484288, larger than 2^31-1");
