@@ -320,7 +320,40 @@ static void test_payload_rules(void) {
   free(e);
 }
 
+/* The worked example of docs/map-format.md, byte for byte (keeps the document honest). */
+static void test_documented_example(void) {
+  static const char *want_hex =
+      "4c47524d010101000100000002000200100002004000000030000000" "2a000000"
+      "200000000500000000000000" "0000803e"
+      "3031323334353637383961626364656630313233343536373839616263646566"
+      "10000000100000000a000b00" "000000000000003f0000c03f000080be" "3a6f6fa0";
+  float grid[4] = {0.0f, 0.5f, 1.5f, -0.25f};
+  lg_map m = {0};
+  lg_err err;
+  m.method = LG_METHOD_LEGRAD;
+  m.flags = LG_MAP_F_RELU;
+  m.gh = m.gw = 2;
+  m.patch = 16;
+  m.frame = (lg_frame){.src_w = 64, .src_h = 48, .rw = 42, .rh = 32, .cx = 5, .cy = 0, .size = 32,
+                       .mode = LG_RESIZE_CROP};
+  m.n_layers = 2;
+  m.layers[0] = 10;
+  m.layers[1] = 11;
+  m.score = 0.25f;
+  strcpy(m.fingerprint, "0123456789abcdef0123456789abcdef");
+  m.grid = grid;
+  unsigned char *b = NULL;
+  size_t n = 0;
+  CHECK(lg_map_encode(&m, &b, &n, &err) == 0, "encode: %s", err.msg);
+  char hex[2 * 112 + 1] = "";
+  for (size_t i = 0; i < n && i < 112; i++) snprintf(hex + 2 * i, 3, "%02x", b[i]);
+  CHECK(n == 112 && strcmp(hex, want_hex) == 0, "docs/map-format.md example differs:\n  got  %s\n  want %s",
+        hex, want_hex);
+  free(b);
+}
+
 int main(void) {
+  test_documented_example();
   test_round_trip();
   test_compression_choice();
   test_optional_fields();
