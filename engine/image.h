@@ -26,12 +26,17 @@
 **   alpha    source alpha (RGBA/LA images): Pillow resizes those premultiplied ("RGBa"), then
 **            un-premultiplies and drops alpha; NULL for opaque sources.
 **   nearest  1 for palette ("P") and 1-bit ("1") sources, which Pillow resizes with NEAREST.
-** (Refined by helper B: alpha and nearest added; zero-initialised users keep the old behaviour.) */
+**   ivals    Pillow mode "I" samples (16-bit greyscale PNG): Pillow resizes the 16-bit values in
+**            32-bit and only then converts to RGB, clipping to 0..255; rgb holds that clipped
+**            conversion of the unresized image.  NULL otherwise.
+** (Refined by helper B: alpha, nearest, ivals added; zero-initialised users keep the old
+** behaviour.) */
 typedef struct lg_image {
   int w, h;          /* pixels */
   uint8_t *rgb;      /* [h, w, 3], owned; free with lg_image_free */
   uint8_t *alpha;    /* [h, w] or NULL, owned */
   int nearest;       /* 0 = bicubic, 1 = Pillow NEAREST (palette / 1-bit sources) */
+  int32_t *ivals;    /* [h, w] or NULL, owned */
 } lg_image;
 
 /* Geometry of preprocessing: the source image (w x h) is resized to (rw x rh), then the square
@@ -55,6 +60,10 @@ int lg_frame_compute(int src_w, int src_h, int size, lg_resize mode, lg_frame *f
 ** src: [sh, sw, ch], dst: [dh, dw, ch]. */
 int lg_resize_bicubic_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *dst, int dw, int dh,
                          lg_err *err);
+
+/* Pillow's bicubic resize of 32-bit integer samples (mode "I": double weights, each pass rounds
+** half away from zero, no clamping).  src: [sh, sw], dst: [dh, dw]. */
+int lg_resize_bicubic_i32(const int32_t *src, int sw, int sh, int32_t *dst, int dw, int dh, lg_err *err);
 
 /* Pillow's NEAREST resize (ImagingScaleAffine), used for palette images. Same layout as above. */
 int lg_resize_nearest_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *dst, int dw, int dh,

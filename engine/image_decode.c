@@ -351,6 +351,28 @@ int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err) {
       return 0;
     }
   }
+  if (fmt == FMT_PNG && n >= 26 && p[24] == 16 && p[25] == 0) {  /* 16-bit grey: Pillow mode "I" */
+    uint16_t *g = stbi_load_16_from_memory(p, (int)n, &w, &h, &comp, 1);
+    if (!g) {
+      return lg_errf(err, "lg_image_decode: cannot decode the PNG image (%s)", stbi_failure_reason());
+    }
+    size_t npx = (size_t)w * (size_t)h;
+    out->ivals = malloc(sizeof(int32_t) * npx);
+    out->rgb = malloc(npx * 3);
+    if (!out->ivals || !out->rgb) {
+      stbi_image_free(g);
+      lg_image_free(out);
+      return lg_errf(err, "lg_image_decode: out of memory for %d x %d pixels", w, h);
+    }
+    for (size_t i = 0; i < npx; i++) {
+      out->ivals[i] = g[i];
+      out->rgb[3 * i] = out->rgb[3 * i + 1] = out->rgb[3 * i + 2] = g[i] >= 255 ? 255 : (uint8_t)g[i];
+    }
+    stbi_image_free(g);
+    out->w = w;
+    out->h = h;
+    return 0;
+  }
   int dw = 0, dh = 0, dc = 0;
   px = stbi_load_from_memory(p, (int)n, &dw, &dh, &dc, want_alpha ? 4 : 3);
   if (!px) {
@@ -396,8 +418,10 @@ void lg_image_free(lg_image *img) {
   if (!img) return;
   free(img->rgb);
   free(img->alpha);
+  free(img->ivals);
   img->rgb = NULL;
   img->alpha = NULL;
+  img->ivals = NULL;
   img->w = img->h = 0;
   img->nearest = 0;
 }

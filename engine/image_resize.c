@@ -37,14 +37,17 @@ static double bicubic_kernel(double x) {
 typedef struct {
   int ksize;
   int *bounds;   /* [out, 2]: first tap, tap count */
-  int32_t *kk;   /* [out, ksize] */
+  int32_t *kk;   /* [out, ksize] fixed point, for 8-bit samples */
+  double *kd;    /* [out, ksize] normalised doubles, for 32-bit samples */
 } resample_coeffs;
 
 static void coeffs_free(resample_coeffs *c) {
   free(c->bounds);
   free(c->kk);
+  free(c->kd);
   c->bounds = NULL;
   c->kk = NULL;
+  c->kd = NULL;
 }
 
 static int coeffs_compute(int in_size, int out_size, resample_coeffs *c, lg_err *err) {
@@ -55,7 +58,8 @@ static int coeffs_compute(int in_size, int out_size, resample_coeffs *c, lg_err 
   c->ksize = ksize;
   c->bounds = malloc(sizeof(int) * 2 * (size_t)out_size);
   c->kk = calloc((size_t)out_size * (size_t)ksize, sizeof(int32_t));
-  if (!w || !c->bounds || !c->kk) {
+  c->kd = calloc((size_t)out_size * (size_t)ksize, sizeof(double));
+  if (!w || !c->bounds || !c->kk || !c->kd) {
     free(w);
     coeffs_free(c);
     return lg_errf(err, "lg_resize_bicubic_u8: out of memory for %d -> %d coefficients", in_size,
@@ -73,6 +77,7 @@ static int coeffs_compute(int in_size, int out_size, resample_coeffs *c, lg_err 
     }
     for (int x = 0; x < xmax; x++) {
       double k = ww != 0.0 ? w[x] / ww : w[x];
+      c->kd[(size_t)i * ksize + x] = k;
       c->kk[(size_t)i * ksize + x] =
           (int32_t)(k < 0 ? -0.5 + k * (1 << PRECISION_BITS) : 0.5 + k * (1 << PRECISION_BITS));
     }
@@ -165,6 +170,61 @@ int lg_resize_bicubic_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *ds
     pass_horizontal(src, sw, ch, y_first, y_last - y_first, tmp, dw, &ch_h);
     pass_vertical(tmp, dw, ch, y_first, dst, dh, &ch_v);
   }
+  rc = 0;
+done:
+  free(tmp);
+  coeffs_free(&ch_h);
+  coeffs_free(&ch_v);
+  return rc;
+}
+
+/* Pillow ROUND_UP: half away from zero, for the 32-bit passes. */
+static inline int32_t round_up(double f) { return (int32_t)(f >= 0.0 ? f + 0.5F : f - 0.5F); }
+
+int lg_resize_bicubic_i32(const int32_t *src, int sw, int sh, int32_t *dst, int dw, int dh, lg_err *err) {
+  resample_coeffs ch_h = {0}, ch_v = {0};
+  int32_t *tmp = NULL;
+  int rc = -1;
+  if (!src || !dst || sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0) {
+    return lg_errf(err, "lg_resize_bicubic_i32: bad arguments %dx%d -> %dx%d", sw, sh, dw, dh);
+  }
+  int need_h = dw != sw, need_v = dh != sh;
+  if (need_h && coeffs_compute(sw, dw, &ch_h, err)) goto done;
+  if (need_v && coeffs_compute(sh, dh, &ch_v, err)) goto done;
+  int y_first = need_v ? ch_v.bounds[0] : 0;
+  int y_last = need_v ? ch_v.bounds[2 * dh - 2] + ch_v.bounds[2 * dh - 1] : sh;
+  const int32_t *vin = src;
+  int vin_w = sw, vin_y0 = 0;
+  if (need_h) {
+    int rows = y_last - y_first;
+    int32_t *hout = need_v ? (tmp = malloc(sizeof(int32_t) * (size_t)rows * dw)) : dst;
+    if (!hout) { lg_errf(err, "lg_resize_bicubic_i32: out of memory"); goto done; }
+    for (int y = 0; y < rows; y++) {
+      const int32_t *row = src + (size_t)(y + y_first) * sw;
+      for (int x = 0; x < dw; x++) {
+        const double *k = ch_h.kd + (size_t)x * ch_h.ksize;
+        int xmin = ch_h.bounds[2 * x], xn = ch_h.bounds[2 * x + 1];
+        double ss = 0.0;
+        for (int t = 0; t < xn; t++) ss += row[xmin + t] * k[t];
+        hout[(size_t)y * dw + x] = round_up(ss);
+      }
+    }
+    vin = hout;
+    vin_w = dw;
+    vin_y0 = y_first;
+  }
+  if (need_v) {
+    for (int y = 0; y < dh; y++) {
+      const double *k = ch_v.kd + (size_t)y * ch_v.ksize;
+      int ymin = ch_v.bounds[2 * y] - vin_y0, yn = ch_v.bounds[2 * y + 1];
+      for (int x = 0; x < vin_w; x++) {
+        double ss = 0.0;
+        for (int t = 0; t < yn; t++) ss += vin[(size_t)(ymin + t) * vin_w + x] * k[t];
+        dst[(size_t)y * vin_w + x] = round_up(ss);
+      }
+    }
+  }
+  if (!need_h && !need_v) memcpy(dst, src, sizeof(int32_t) * (size_t)sw * sh);
   rc = 0;
 done:
   free(tmp);

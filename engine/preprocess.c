@@ -11,7 +11,8 @@
 ** squash mode (LeGrad's LePreprocess, SigLIP): Resize((S, S)), no crop.
 ** A resize to the image's own size is skipped (Pillow returns a copy).  The resize itself follows
 ** the source mode like Pillow's Image.resize: NEAREST for palette/1-bit sources, bicubic on
-** premultiplied RGBa for sources with alpha, plain bicubic otherwise; convert("RGB") comes after.
+** premultiplied RGBa for sources with alpha, 32-bit samples for 16-bit greyscale (mode "I", clipped
+** to 0..255 by the conversion), plain bicubic otherwise; convert("RGB") comes after.
 ** Normalisation is ToTensor + Normalize in fp32: x = ((float)u8 / 255 - mean[c]) / std[c].
 */
 #include <math.h>
@@ -91,7 +92,20 @@ int lg_preprocess_u8(const lg_image *img, int size, lg_resize mode, uint8_t *out
   if (lg_frame_compute(img->w, img->h, size, mode, &f, err)) return -1;
   int ch = img->alpha && !img->nearest ? 4 : 3;
   const uint8_t *resized = img->rgb;
-  if (f.rw != img->w || f.rh != img->h) {
+  if (img->ivals && (f.rw != img->w || f.rh != img->h)) {
+    /* Pillow mode "I": resize the 32-bit samples, then convert("RGB") clips to 0..255 */
+    int32_t *iv = malloc(sizeof(int32_t) * (size_t)f.rw * f.rh);
+    res = malloc((size_t)f.rw * f.rh * 3);
+    if (!iv || !res) { free(iv); lg_errf(err, "lg_preprocess: out of memory for %d x %d", f.rw, f.rh); goto done; }
+    if (lg_resize_bicubic_i32(img->ivals, img->w, img->h, iv, f.rw, f.rh, err)) { free(iv); goto done; }
+    for (size_t i = 0; i < (size_t)f.rw * f.rh; i++) {
+      uint8_t v = iv[i] <= 0 ? 0 : iv[i] >= 255 ? 255 : (uint8_t)iv[i];
+      res[3 * i] = res[3 * i + 1] = res[3 * i + 2] = v;
+    }
+    free(iv);
+    resized = res;
+    ch = 3;
+  } else if (f.rw != img->w || f.rh != img->h) {
     const uint8_t *src = img->rgb;
     if (ch == 4) {
       src4 = malloc((size_t)img->w * img->h * 4);

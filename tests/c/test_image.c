@@ -171,6 +171,8 @@ static void test_source_modes(void) {
       {FIX "in/palette_70x45.png", 0, 1}, {FIX "in/bilevel_50x34.png", 0, 1},
       {FIX "in/rgb_50x40.png", 0, 0},  {FIX "decode/gif.gif", 0, 1},
       {FIX "decode/bmp8_palette.bmp", 0, 1}, {FIX "in/grey_70x50.png", 0, 0},
+      {FIX "in/grey_53x41.gif", 0, 0}, {FIX "in/grey_53x41.bmp", 0, 0},
+      {FIX "in/bilevel_53x41.bmp", 0, 1}, {FIX "in/fewgrey_53x41.gif", 0, 1},
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     size_t n = 0;
@@ -185,6 +187,22 @@ static void test_source_modes(void) {
     }
     free(blob);
   }
+  /* 16-bit greyscale keeps its samples (Pillow mode "I"); rgb is their clipped conversion */
+  size_t n = 0;
+  unsigned char *blob = check_read_file(FIX "in/grey16_37x29.png", &n);
+  lg_err err = {{0}};
+  lg_image img;
+  CHECK(blob && lg_image_decode(blob, n, &img, &err) == 0, "grey16: %s", err.msg);
+  if (blob && img.rgb) {
+    int ok = img.ivals != NULL && img.alpha == NULL && !img.nearest;
+    for (int i = 0; ok && i < img.w * img.h; i++) {
+      int v = img.ivals[i] > 255 ? 255 : img.ivals[i];
+      ok = img.rgb[3 * i] == v && img.rgb[3 * i + 2] == v;
+    }
+    CHECK(ok, "grey16: ivals/rgb inconsistent");
+    lg_image_free(&img);
+  }
+  free(blob);
 }
 
 int main(void) {

@@ -112,6 +112,7 @@ def make_images(rng):
     bw = Image.fromarray(noise(50, 34, 1)[..., 0] > 128)
     yield "bilevel_50x34", bw, [("crop", 24), ("squash", 24)]
     yield "rgb16_40x30", None, [("crop", 24), ("squash", 24)]  # written by hand below
+    yield "grey16_37x29", None, [("crop", 24), ("squash", 24), ("crop", 29), ("squash", 50)]
     # GIF and BMP: Pillow opens greyscale-ramp palettes as "L" (bicubic), others as "P" (nearest)
     grey = noise(53, 41, 1)[..., 0]
     yield "grey_53x41.gif", Image.fromarray(grey, "L"), [("crop", 32), ("squash", 32)]
@@ -123,16 +124,21 @@ def make_images(rng):
     yield "rgb_47x38.bmp", Image.fromarray(noise(47, 38)), [("crop", 32)]
 
 
-def write_png16(path, rng, w=40, h=30):
-    """A 16-bit RGB PNG (Pillow cannot write one): Pillow reads it as RGB using the high bytes."""
+def write_png16(path, rng, w=40, h=30, grey=False):
+    """A 16-bit RGB PNG (Pillow cannot write one): Pillow reads it as RGB using the high bytes.
+    grey: a 16-bit greyscale PNG with values 0..599, which Pillow reads as mode "I" (resized in
+    32 bits, clipped to 255 by convert("RGB"))."""
     import struct
     import zlib
-    arr = rng.integers(0, 65536, size=(h, w, 3), dtype=np.uint16).astype(">u2")
+    if grey:
+        arr = (rng.integers(0, 600, size=(h, w)) * np.linspace(0.2, 1, w)).astype(">u2")
+    else:
+        arr = rng.integers(0, 65536, size=(h, w, 3), dtype=np.uint16).astype(">u2")
     raw = b"".join(b"\x00" + arr[y].tobytes() for y in range(h))
 
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 0 if grey else 2, 0, 0, 0))
     png += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
     with open(path, "wb") as f:
         f.write(png)
@@ -159,7 +165,8 @@ def images_main():
         name = name.replace(".", "_")
         path = os.path.join(out, fname)
         if img is None:
-            write_png16(path, rng)
+            grey = name.startswith("grey16")
+            write_png16(path, rng, *((37, 29) if grey else (40, 30)), grey=grey)
         elif fname.endswith(".png"):
             img.save(path, optimize=True)
         else:
