@@ -115,6 +115,7 @@ def make_images(rng):
     yield "grey16_37x29", None, [("crop", 24), ("squash", 24), ("crop", 29), ("squash", 50)]
     # GIF and BMP: Pillow opens greyscale-ramp palettes as "L" (bicubic), others as "P" (nearest)
     grey = noise(53, 41, 1)[..., 0]
+    grey.flat[:256] = np.arange(256)  # all 256 levels: Pillow then keeps the identity grey palette
     yield "grey_53x41.gif", Image.fromarray(grey, "L"), [("crop", 32), ("squash", 32)]
     yield "fewgrey_53x41.gif", Image.fromarray(grey // 64 * 64, "L"), [("crop", 32)]
     yield "colour_47x38.gif", Image.fromarray(noise(47, 38)).quantize(colors=40), [("crop", 32), ("squash", 24)]
