@@ -178,27 +178,16 @@ static void clipTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **arg
 }
 
 int lg_register_clip_functions(sqlite3 *db, lg_conn *c) {
-  const int flags = SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_DETERMINISTIC;
-  static const struct {
-    const char *name;
-    int n_arg;
-    int subtype;
-    void (*fn)(sqlite3_context *, int, sqlite3_value **);
-  } funcs[] = {
-      {"clip_image_embedding", 1, 1, clipImageEmbeddingFunc},
-      {"clip_image_embedding", 2, 1, clipImageEmbeddingFunc},
-      {"clip_text_embedding", 1, 1, clipTextEmbeddingFunc},
-      {"clip_text_embedding", 2, 1, clipTextEmbeddingFunc},
-      {"clip_similarity", 2, 0, clipSimilarityFunc},
-      {"clip_similarity", 3, 0, clipSimilarityFunc},
-      {"clip_tokenize", 1, 1, clipTokenizeFunc},
-      {"clip_tokenize", 2, 1, clipTokenizeFunc},
+  enum { F = SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_DETERMINISTIC, V = F | SQLITE_RESULT_SUBTYPE };
+  static const lg_func_def funcs[] = {
+      {"clip_image_embedding", 1, V, clipImageEmbeddingFunc},
+      {"clip_image_embedding", 2, V, clipImageEmbeddingFunc},
+      {"clip_text_embedding", 1, V, clipTextEmbeddingFunc},
+      {"clip_text_embedding", 2, V, clipTextEmbeddingFunc},
+      {"clip_similarity", 2, F, clipSimilarityFunc},
+      {"clip_similarity", 3, F, clipSimilarityFunc},
+      {"clip_tokenize", 1, V, clipTokenizeFunc},
+      {"clip_tokenize", 2, V, clipTokenizeFunc},
   };
-  for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++) {
-    int rc = sqlite3_create_function_v2(db, funcs[i].name, funcs[i].n_arg,
-                                        flags | (funcs[i].subtype ? SQLITE_RESULT_SUBTYPE : 0), c,
-                                        funcs[i].fn, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) return rc;
-  }
-  return SQLITE_OK;
+  return lg_create_functions(db, funcs, sizeof funcs / sizeof funcs[0], c);
 }

@@ -10,6 +10,7 @@
 */
 #ifndef LEGRAD_EXT_H
 #define LEGRAD_EXT_H
+#include <stddef.h>
 #ifndef SQLITE_CORE
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT3
@@ -21,6 +22,16 @@ SQLITE_EXTENSION_INIT3
 #ifndef SQLITE_RESULT_SUBTYPE
 #define SQLITE_RESULT_SUBTYPE 0
 #endif
+
+/* One row of a function registration table. */
+typedef struct lg_func_def {
+  const char *name;
+  int n_arg;       /* -1 = any number */
+  int flags;       /* SQLITE_UTF8 | SQLITE_DETERMINISTIC | ... */
+  void (*fn)(sqlite3_context *, int, sqlite3_value **);
+} lg_func_def;
+/* Registers n functions with user data p (legrad0.c); stops at the first failure. */
+int lg_create_functions(sqlite3 *db, const lg_func_def *defs, size_t n, void *p);
 
 /* Map blob functions: legrad_map_info/grid/json/png (map_funcs.c). */
 int lg_register_map_functions(sqlite3 *db);

@@ -87,6 +87,15 @@ static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
   sqlite3_result_text(ctx, s, -1, sqlite3_free);
 }
 
+int lg_create_functions(sqlite3 *db, const lg_func_def *defs, size_t n, void *p) {
+  for (size_t i = 0; i < n; i++) {
+    int rc = sqlite3_create_function_v2(db, defs[i].name, defs[i].n_arg, defs[i].flags, p,
+                                        defs[i].fn, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
@@ -101,15 +110,12 @@ int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
                                 "found %s", sqlite3_libversion());
     return SQLITE_ERROR;
   }
-  const char *step = "legrad_version";
-  int rc = sqlite3_create_function_v2(db, "legrad_version", 0,
-                                      SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC, NULL,
-                                      legradVersionFunc, NULL, NULL, NULL);
-  if (rc == SQLITE_OK) {
-    step = "legrad_debug";
-    rc = sqlite3_create_function_v2(db, "legrad_debug", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, NULL,
-                                    legradDebugFunc, NULL, NULL, NULL);
-  }
+  static const lg_func_def funcs[] = {
+      {"legrad_version", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC, legradVersionFunc},
+      {"legrad_debug", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, legradDebugFunc},
+  };
+  const char *step = "legrad_version/legrad_debug";
+  int rc = lg_create_functions(db, funcs, sizeof funcs / sizeof funcs[0], NULL);
   lg_conn *c = NULL;
   if (rc == SQLITE_OK) {
     step = "legrad_models";

@@ -97,20 +97,10 @@ static void legradCacheClearFunc(sqlite3_context *ctx, int argc, sqlite3_value *
 }
 
 int lg_register_legrad_functions(sqlite3 *db, lg_conn *c) {
-  static const struct {
-    const char *name;
-    int n_arg;
-    int flags;
-    void (*fn)(sqlite3_context *, int, sqlite3_value **);
-  } funcs[] = {
+  static const lg_func_def funcs[] = {
       {"legrad", -1, SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_DETERMINISTIC, legradFunc},
       {"legrad_cache_stats", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, legradCacheStatsFunc},
       {"legrad_cache_clear", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, legradCacheClearFunc},
   };
-  for (size_t i = 0; i < sizeof funcs / sizeof funcs[0]; i++) {
-    int rc = sqlite3_create_function_v2(db, funcs[i].name, funcs[i].n_arg, funcs[i].flags, c,
-                                        funcs[i].fn, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) return rc;
-  }
-  return SQLITE_OK;
+  return lg_create_functions(db, funcs, sizeof funcs / sizeof funcs[0], c);
 }
