@@ -8,7 +8,8 @@
 **     created TEXT)                   -- CURRENT_TIMESTAMP of the write
 **
 ** created on first write.  legrad() and legrad_layers() look a map up before computing it and store
-** it afterwards, so a hit returns the byte-identical blob.
+** it afterwards, so a hit returns the byte-identical blob.  A stored blob that does not decode
+** (lg_map_decode validates it fully) counts as a miss and is overwritten.
 **
 ** CONSISTENCY
 **   Each map is written by one INSERT OR REPLACE on a statement prepared on the same connection:
@@ -31,6 +32,7 @@
 
 #include "conn.h"
 #include "hash128.h"
+#include "mapblob.h"
 
 void lg_content_hash(const void *data, size_t n, char out[33]) {
   unsigned char len[8];
@@ -61,7 +63,7 @@ static void cache_bind_key(sqlite3_stmt *st, const lg_cache_key *k) {
   sqlite3_bind_text(st, 8, k->method, -1, SQLITE_STATIC);
 }
 
-int lg_cache_get(lg_conn *c, const lg_cache_key *k, unsigned char **blob, int *n) {
+int lg_cache_get(lg_conn *c, const lg_cache_key *k, unsigned char **blob, int *n, float *score) {
   sqlite3_stmt *st = NULL;
   int hit = 0;
   *blob = NULL;
@@ -76,10 +78,16 @@ int lg_cache_get(lg_conn *c, const lg_cache_key *k, unsigned char **blob, int *n
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_BLOB) {
       int len = sqlite3_column_bytes(st, 0);
       const void *p = sqlite3_column_blob(st, 0);
-      if (p && len > 0 && (*blob = sqlite3_malloc(len)) != NULL) {
-        memcpy(*blob, p, (size_t)len);
-        *n = len;
-        hit = 1;
+      lg_map m;
+      /* Only a blob that decodes is a hit: a damaged row is recomputed and overwritten. */
+      if (p && len > 0 && lg_map_decode(p, (size_t)len, &m, NULL) == 0) {
+        if (score) *score = m.score;
+        lg_map_free(&m);
+        if ((*blob = sqlite3_malloc(len)) != NULL) {
+          memcpy(*blob, p, (size_t)len);
+          *n = len;
+          hit = 1;
+        }
       }
     }
   }

@@ -173,9 +173,10 @@ typedef struct lg_cache_key {
 
 /* 128-bit content hash (engine/hash128.h) of (length, bytes) as 32 hex digits + NUL (cache.c). */
 void lg_content_hash(const void *data, size_t n, char out[33]);
-/* Looks key up; on a hit returns 1 and a sqlite3_malloc'ed copy of the blob.  Misses, a missing
-** table and read errors all return 0.  Counts hits/misses in c. */
-int lg_cache_get(lg_conn *c, const lg_cache_key *k, unsigned char **blob, int *n);
+/* Looks key up; on a hit returns 1, a sqlite3_malloc'ed copy of the blob and (score != NULL) the
+** map's score.  Misses, a missing table, read errors and a stored blob that does not decode all
+** return 0.  Counts hits/misses in c. */
+int lg_cache_get(lg_conn *c, const lg_cache_key *k, unsigned char **blob, int *n, float *score);
 /* Stores one map with a single INSERT OR REPLACE (creating the table on first use).  Does nothing
 ** on a read-only database; write failures (busy, locked, read-only) are not errors. */
 void lg_cache_put(lg_conn *c, const lg_cache_key *k, const unsigned char *blob, int n);

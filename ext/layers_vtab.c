@@ -27,7 +27,6 @@
 #include <string.h>
 
 #include "conn.h"
-#include "mapblob.h"
 
 enum {
   LAYERS_LAYER, LAYERS_SCORE, LAYERS_MAP, LAYERS_IMAGE, LAYERS_TEXT, LAYERS_LAYERS,
@@ -151,15 +150,10 @@ static int layers_fill(layers_cursor *cur, lg_conn *c, const lg_legrad_req *r, l
     keys[k] = keys[0];
     lg_layer_set one = {.n = 1, .idx = {r->ls.idx[k]}};
     lg_layers_key(&one, keys[k].layers, sizeof keys[k].layers);
-    if (!lg_cache_get(c, &keys[k], &cur->rows[k].map, &cur->rows[k].n_map)) continue;
-    lg_map m;
-    if (lg_map_decode(cur->rows[k].map, (size_t)cur->rows[k].n_map, &m, NULL) == 0) {
-      cur->rows[k].score = m.score;
-      lg_map_free(&m);
+    float score = 0;
+    if (lg_cache_get(c, &keys[k], &cur->rows[k].map, &cur->rows[k].n_map, &score)) {
+      cur->rows[k].score = score;
       hits++;
-    } else {  /* an unreadable cached row is recomputed and overwritten */
-      sqlite3_free(cur->rows[k].map);
-      cur->rows[k].map = NULL;
     }
   }
   if (hits == n) { rc = 0; goto done; }

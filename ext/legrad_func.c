@@ -47,7 +47,7 @@ static void legradFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   lg_cache_key key;
   if (r.opts.cache) {
     lg_cache_key_init(&key, &r, "legrad");
-    if (lg_cache_get(c, &key, &blob, &n_blob)) {
+    if (lg_cache_get(c, &key, &blob, &n_blob, NULL)) {
       sqlite3_result_blob(ctx, blob, n_blob, sqlite3_free);
       return;
     }

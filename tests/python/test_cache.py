@@ -182,3 +182,20 @@ def test_cache_written_during_select_of_same_db(fdb):
     assert (s["misses"], s["hits"], s["rows"]) == (2, 4, 2)
     other = sqlite3.connect(path)  # another connection sees committed rows
     assert other.execute("SELECT count(*) FROM legrad_cache").fetchone()[0] == 2
+
+
+def test_damaged_cache_row_is_recomputed(fdb):
+    """A stored blob that does not decode is not a hit: the map is computed again and the row
+    overwritten (for legrad() and for the per-layer rows of legrad_layers())."""
+    db, _ = fdb
+    a = one(db, "SELECT legrad(?, 'a cat')", IMG)
+    rows = db.execute("SELECT layer, score, map FROM legrad_layers(?, 'a cat')", (IMG,)).fetchall()
+    db.execute("UPDATE legrad_cache SET map = x'4c47524d0000'")
+    db.commit()
+    before = stats(db)
+    assert one(db, "SELECT legrad(?, 'a cat')", IMG) == a
+    assert db.execute("SELECT layer, score, map FROM legrad_layers(?, 'a cat')",
+                      (IMG,)).fetchall() == rows
+    after = stats(db)
+    assert after["hits"] == before["hits"] and after["misses"] == before["misses"] + 3
+    assert one(db, "SELECT count(*) FROM legrad_cache WHERE length(map) = 6") == 0
