@@ -29,7 +29,9 @@
 **   ivals    Pillow mode "I" samples (16-bit greyscale PNG): Pillow resizes the 16-bit values in
 **            32-bit and only then converts to RGB, clipping to 0..255; rgb holds that clipped
 **            conversion of the unresized image.  NULL otherwise.
-** (Refined by helper B: alpha, nearest, ivals added; zero-initialised users keep the old
+**   cmyk     Pillow mode "CMYK" samples (CMYK/YCCK JPEG): Pillow resizes CMYK, then converts;
+**            rgb holds the conversion of the unresized image.  NULL otherwise.
+** (Refined by helper B: alpha, nearest, ivals, cmyk added; zero-initialised users keep the old
 ** behaviour.) */
 typedef struct lg_image {
   int w, h;          /* pixels */
@@ -37,6 +39,7 @@ typedef struct lg_image {
   uint8_t *alpha;    /* [h, w] or NULL, owned */
   int nearest;       /* 0 = bicubic, 1 = Pillow NEAREST (palette / 1-bit sources) */
   int32_t *ivals;    /* [h, w] or NULL, owned */
+  uint8_t *cmyk;     /* [h, w, 4] or NULL, owned */
 } lg_image;
 
 /* Geometry of preprocessing: the source image (w x h) is resized to (rw x rh), then the square
@@ -52,6 +55,10 @@ typedef struct lg_frame {
 
 int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err);
 void lg_image_free(lg_image *img);
+
+/* Pillow's CMYK -> RGB conversion (cmyk2rgb): c' = (255-k) - (c*(255-k))/255 with Pillow's
+** rounding.  cmyk: [n, 4], rgb: [n, 3]. */
+void lg_cmyk_to_rgb(const uint8_t *cmyk, size_t n, uint8_t *rgb);
 
 /* Computes the frame (output size, crop offsets) exactly as torchvision/Pillow would. */
 int lg_frame_compute(int src_w, int src_h, int size, lg_resize mode, lg_frame *fr, lg_err *err);

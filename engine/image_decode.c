@@ -9,8 +9,9 @@
 **
 ** JPEG is decoded by libjpeg-turbo (Debian libjpeg62-turbo, the library Pillow links) with Pillow's
 ** settings (islow DCT, fancy upsampling), so JPEG pixels equal Pillow's exactly; stb_image differs
-** by up to 3 levels on ~2-4 % of pixels (measured in docs/preprocessing.md).  CMYK/YCCK JPEGs go
-** to stb_image.  PNG, BMP and GIF are decoded by stb_image (Debian libstb), which is exact for them.
+** by up to 3 levels on ~2-4 % of pixels (measured in docs/preprocessing.md).  CMYK/YCCK JPEGs keep
+** their CMYK samples as Pillow does.  PNG, BMP and GIF are decoded by stb_image (Debian libstb),
+** which is exact for them.
 ** Only these four formats are accepted, recognised by their magic bytes (stb would otherwise also
 ** guess TGA, which has no signature).  Before any pixel is
 ** decoded the header is read with stbi_info_from_memory and images with a zero side or more than
@@ -232,6 +233,55 @@ static int pillow_uses_nearest(img_format f, const uint8_t *p, size_t n) {
   return 0;
 }
 
+/* GIF: the colour Pillow shows where the first frame writes no pixel (its transparent pixels and
+** the screen outside the frame): Pillow fills the canvas with the transparency index, else index
+** 0, and converts through the frame's palette (local, else global; the index itself for "L").
+** stb_image leaves those pixels as RGBA 0. */
+static void gif_fill_colour(const uint8_t *p, size_t n, uint8_t rgb[3]) {
+  const uint8_t *pal = NULL;
+  size_t pcount = 0, i = 13;
+  int index = 0;
+  if (n >= 13 && (p[10] & 0x80)) {
+    pcount = (size_t)1 << ((p[10] & 7) + 1);
+    pal = p + 13;
+    i += 3 * pcount;
+  }
+  while (i + 1 < n) {
+    if (p[i] == 0x21) {
+      if (p[i + 1] == 0xf9 && i + 6 < n && p[i + 2] >= 4 && (p[i + 3] & 1)) index = p[i + 6];
+      i += 2;
+      while (i < n && p[i]) i += (size_t)p[i] + 1;
+      i++;
+    } else if (p[i] == 0x2c && i + 10 <= n) {
+      if (p[i + 9] & 0x80) {
+        pcount = (size_t)1 << ((p[i + 9] & 7) + 1);
+        pal = p + i + 10;
+      }
+      break;
+    } else {
+      break;
+    }
+  }
+  if (pal && (size_t)index < pcount && (size_t)(pal - p) + 3 * pcount <= n) {
+    memcpy(rgb, pal + 3 * index, 3);
+  } else {
+    rgb[0] = rgb[1] = rgb[2] = (uint8_t)index;
+  }
+}
+
+/* 1 when Pillow opens the source with an alpha band (RGBA/LA), which its resize premultiplies:
+** PNG colour types 4 and 6 (a tRNS chunk only sets info["transparency"]), BMP bitfields with an
+** alpha mask (32-bit BI_RGB is "RGB"/BGRX).  GIF and JPEG never. */
+static int pillow_has_alpha_band(img_format f, const uint8_t *p, size_t n) {
+  if (f == FMT_PNG && n >= 26 && memcmp(p + 12, "IHDR", 4) == 0) return p[25] == 4 || p[25] == 6;
+  if (f == FMT_BMP && n >= 70) {
+    uint32_t hsz = rd_le32(p + 14), compression = rd_le32(p + 30);
+    unsigned bpp = rd_le16(p + 28);
+    return hsz >= 56 && bpp == 32 && (compression == 3 || compression == 6) && rd_le32(p + 66) != 0;
+  }
+  return 0;
+}
+
 /* libjpeg error manager that longjmps back instead of exiting, keeping the message. */
 typedef struct {
   struct jpeg_error_mgr pub;
@@ -248,10 +298,10 @@ static void jpeg_error_exit(j_common_ptr cinfo) {
 /* Warnings ("Corrupt JPEG data: ...") are ignored like Pillow does; truncation is caught before. */
 static void jpeg_emit_message(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
 
-/* Decodes a YCbCr/greyscale/RGB JPEG to RGB with libjpeg-turbo's defaults (as Pillow).
-** Returns 0 with *rgb = malloc'ed [h, w, 3]; 1 when the JPEG is CMYK/YCCK (caller falls back to
-** stb_image); -1 on error. */
-static int jpeg_decode_rgb(const uint8_t *p, size_t n, int w, int h, uint8_t **rgb, lg_err *err) {
+/* Decodes a JPEG with libjpeg-turbo's defaults, as Pillow: YCbCr/greyscale/RGB to RGB (*ch = 3),
+** CMYK/YCCK to Pillow's "CMYK" samples (*ch = 4; libjpeg's CMYK output inverted, Pillow's
+** "CMYK;I" raw mode for Adobe files).  Returns 0 with *pix = malloc'ed [h, w, *ch], -1 on error. */
+static int jpeg_decode(const uint8_t *p, size_t n, int w, int h, uint8_t **pix, int *ch, lg_err *err) {
   struct jpeg_decompress_struct cinfo;
   jpeg_err_mgr jerr;
   uint8_t *volatile out = NULL;
@@ -268,28 +318,27 @@ static int jpeg_decode_rgb(const uint8_t *p, size_t n, int w, int h, uint8_t **r
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, p, (unsigned long)n);
   jpeg_read_header(&cinfo, TRUE);
-  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-    rc = 1;
-    goto done;
-  }
+  int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  *ch = cmyk ? 4 : 3;
   if ((int)cinfo.image_width != w || (int)cinfo.image_height != h) {
     lg_errf(err, "lg_image_decode: JPEG header says %u x %u, expected %d x %d", cinfo.image_width,
             cinfo.image_height, w, h);
     goto done;
   }
-  cinfo.out_color_space = JCS_RGB;  /* greyscale is replicated, as Pillow's L -> RGB */
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;  /* grey is replicated, as Pillow's L -> RGB */
   jpeg_start_decompress(&cinfo);
-  out = malloc((size_t)w * (size_t)h * 3);
+  out = malloc((size_t)w * (size_t)h * (size_t)*ch);
   if (!out) {
     lg_errf(err, "lg_image_decode: out of memory for %d x %d pixels", w, h);
     goto done;
   }
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = out + (size_t)cinfo.output_scanline * (size_t)w * 3;
+    JSAMPROW row = out + (size_t)cinfo.output_scanline * (size_t)w * (size_t)*ch;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_decompress(&cinfo);
-  *rgb = out;
+  if (cmyk) for (size_t i = 0; i < (size_t)w * (size_t)h * 4; i++) out[i] = (uint8_t)(255 - out[i]);
+  *pix = out;
   out = NULL;
   rc = 0;
 done:
@@ -339,17 +388,25 @@ int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err) {
   }
 
   int nearest = pillow_uses_nearest(fmt, p, n);
-  int want_alpha = !nearest && (comp == 2 || comp == 4);
+  int want_alpha = !nearest && pillow_has_alpha_band(fmt, p, n);
   if (fmt == FMT_JPEG) {
-    uint8_t *rgb = NULL;
-    int jr = jpeg_decode_rgb(p, n, w, h, &rgb, err);
-    if (jr < 0) return -1;
-    if (jr == 0) {
-      out->rgb = rgb;
-      out->w = w;
-      out->h = h;
-      return 0;
+    uint8_t *pix = NULL;
+    int ch = 3;
+    if (jpeg_decode(p, n, w, h, &pix, &ch, err)) return -1;
+    if (ch == 4) {  /* Pillow "CMYK": keep the samples (resized before conversion), rgb = converted */
+      out->cmyk = pix;
+      out->rgb = malloc((size_t)w * (size_t)h * 3);
+      if (!out->rgb) {
+        lg_image_free(out);
+        return lg_errf(err, "lg_image_decode: out of memory for %d x %d pixels", w, h);
+      }
+      lg_cmyk_to_rgb(pix, (size_t)w * (size_t)h, out->rgb);
+    } else {
+      out->rgb = pix;
     }
+    out->w = w;
+    out->h = h;
+    return 0;
   }
   if (fmt == FMT_PNG && n >= 26 && p[24] == 16 && p[25] == 0) {  /* 16-bit grey: Pillow mode "I" */
     uint16_t *g = stbi_load_16_from_memory(p, (int)n, &w, &h, &comp, 1);
@@ -374,7 +431,7 @@ int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err) {
     return 0;
   }
   int dw = 0, dh = 0, dc = 0;
-  px = stbi_load_from_memory(p, (int)n, &dw, &dh, &dc, want_alpha ? 4 : 3);
+  px = stbi_load_from_memory(p, (int)n, &dw, &dh, &dc, want_alpha || fmt == FMT_GIF ? 4 : 3);
   if (!px) {
     lg_errf(err, "lg_image_decode: cannot decode the %s image (%s)", format_name(fmt),
             stbi_failure_reason());
@@ -386,7 +443,16 @@ int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err) {
     goto done;
   }
   size_t npx = (size_t)w * (size_t)h;
-  if (want_alpha) {
+  if (fmt == FMT_GIF) {  /* unwritten (alpha 0) pixels take Pillow's fill colour */
+    uint8_t fill[3];
+    gif_fill_colour(p, n, fill);
+    out->rgb = malloc(npx * 3);
+    if (!out->rgb) {
+      lg_errf(err, "lg_image_decode: out of memory for %d x %d pixels", w, h);
+      goto done;
+    }
+    for (size_t i = 0; i < npx; i++) memcpy(out->rgb + 3 * i, px[4 * i + 3] ? px + 4 * i : fill, 3);
+  } else if (want_alpha) {
     out->rgb = malloc(npx * 3);
     out->alpha = malloc(npx);
     if (!out->rgb || !out->alpha) {
@@ -414,11 +480,24 @@ done:
   return rc;
 }
 
+void lg_cmyk_to_rgb(const uint8_t *cmyk, size_t n, uint8_t *rgb) {
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *c = cmyk + 4 * i;
+    unsigned nk = 255u - c[3];
+    for (int k = 0; k < 3; k++) {
+      unsigned t = c[k] * nk + 128;  /* Pillow MULDIV255 */
+      rgb[3 * i + k] = (uint8_t)(nk - (((t >> 8) + t) >> 8));
+    }
+  }
+}
+
 void lg_image_free(lg_image *img) {
   if (!img) return;
   free(img->rgb);
   free(img->alpha);
   free(img->ivals);
+  free(img->cmyk);
+  img->cmyk = NULL;
   img->rgb = NULL;
   img->alpha = NULL;
   img->ivals = NULL;

@@ -12,7 +12,8 @@
 ** A resize to the image's own size is skipped (Pillow returns a copy).  The resize itself follows
 ** the source mode like Pillow's Image.resize: NEAREST for palette/1-bit sources, bicubic on
 ** premultiplied RGBa for sources with alpha, 32-bit samples for 16-bit greyscale (mode "I", clipped
-** to 0..255 by the conversion), plain bicubic otherwise; convert("RGB") comes after.
+** to 0..255 by the conversion), the four bands of CMYK JPEGs, plain bicubic otherwise;
+** convert("RGB") comes after.
 ** Normalisation is ToTensor + Normalize in fp32: x = ((float)u8 / 255 - mean[c]) / std[c].
 */
 #include <math.h>
@@ -103,6 +104,16 @@ int lg_preprocess_u8(const lg_image *img, int size, lg_resize mode, uint8_t *out
       res[3 * i] = res[3 * i + 1] = res[3 * i + 2] = v;
     }
     free(iv);
+    resized = res;
+    ch = 3;
+  } else if (img->cmyk && (f.rw != img->w || f.rh != img->h)) {
+    /* Pillow mode "CMYK": resize the four bands, then convert */
+    uint8_t *c4 = malloc((size_t)f.rw * f.rh * 4);
+    res = malloc((size_t)f.rw * f.rh * 3);
+    if (!c4 || !res) { free(c4); lg_errf(err, "lg_preprocess: out of memory for %d x %d", f.rw, f.rh); goto done; }
+    if (lg_resize_bicubic_u8(img->cmyk, img->w, img->h, 4, c4, f.rw, f.rh, err)) { free(c4); goto done; }
+    lg_cmyk_to_rgb(c4, (size_t)f.rw * f.rh, res);
+    free(c4);
     resized = res;
     ch = 3;
   } else if (f.rw != img->w || f.rh != img->h) {

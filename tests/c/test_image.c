@@ -4,7 +4,7 @@
 ** Fixtures (tests/reference/ref_inputs.py images): tests/fixtures/image/decode/ holds BMP (24-bit
 ** and palette), GIF, greyscale and CMYK JPEG and 2-bit grey PNG inputs with Pillow's decoded
 ** pixels; the generated JPEGs in tests/fixtures/image/in/ with decoded_<name>.bin.  Every
-** format must decode exactly, except CMYK JPEG (stb_image fallback, bounded).  Bad inputs
+** format must decode exactly.  Bad inputs
 ** (unsupported format, WebP, truncated files, zero size, over the pixel limit, empty) must fail
 ** with a message naming the problem.
 */
@@ -15,8 +15,6 @@
 
 #define FIX "tests/fixtures/image/"
 
-/* CMYK JPEG is decoded by stb_image, whose CMYK -> RGB differs from Pillow's: measured max 1. */
-#define CMYK_MAX_ABS_DIFF 2
 
 /* Decodes path and compares with the raw RGB file; returns the max abs difference or -1. */
 static int decode_and_compare(const char *path, const char *rgb_path, int w, int h) {
@@ -60,8 +58,7 @@ static void test_formats(void) {
     snprintf(rgb, sizeof rgb, FIX "decode/%s.rgb", name);
     int d = decode_and_compare(path, rgb, w, h);
     printf("  decode %-14s (Pillow mode %-4s): max |diff| %d\n", name, mode, d);
-    int bound = strcmp(mode, "CMYK") == 0 ? CMYK_MAX_ABS_DIFF : 0;
-    CHECK(d >= 0 && d <= bound, "%s: max |diff| to Pillow %d > %d", name, d, bound);
+    CHECK(d == 0, "%s: max |diff| to Pillow %d", name, d);
     count++;
   }
   fclose(f);

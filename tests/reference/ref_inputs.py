@@ -123,6 +123,28 @@ def make_images(rng):
     yield "bilevel_53x41.bmp", Image.fromarray(grey > 100).convert("1"), [("crop", 32)]
     yield "palette_47x38.bmp", Image.fromarray(noise(47, 38)).quantize(colors=40), [("crop", 32)]
     yield "rgb_47x38.bmp", Image.fromarray(noise(47, 38)), [("crop", 32)]
+    # transparency without an alpha band: Pillow keeps RGB / L / P and does not premultiply
+    rgbt = noise(45, 33)
+    rgbt[::3, ::4] = (10, 200, 30)
+    img = Image.fromarray(rgbt)
+    img.info["transparency"] = (10, 200, 30)
+    yield "rgb_trns_45x33", img, [("crop", 24), ("squash", 24)]
+    greyt = noise(45, 33, 1)[..., 0]
+    greyt[::2, ::3] = 77
+    img = Image.fromarray(greyt, "L")
+    img.info["transparency"] = 77
+    yield "grey_trns_45x33", img, [("crop", 24)]
+    rgba = noise(45, 33, 4)
+    yield "rgba_saved_45x33.bmp", Image.fromarray(rgba, "RGBA"), [("crop", 24)]  # Pillow reads RGB
+    greyg = grey.copy()
+    img = Image.fromarray(greyg, "L")
+    img.info["transparency"] = 40
+    yield "grey_trns_53x41.gif", img, [("crop", 32)]
+    img = Image.fromarray(noise(47, 38)).quantize(colors=30)
+    img.info["transparency"] = 5
+    yield "colour_trns_47x38.gif", img, [("crop", 32), ("crop", 38)]
+    # CMYK JPEG: Pillow resizes the CMYK bands, then converts
+    yield "cmyk_61x43.jpg", Image.fromarray(noise(61, 43)).convert("CMYK"), [("crop", 32), ("squash", 50)]
 
 
 def write_png16(path, rng, w=40, h=30, grey=False):
@@ -169,9 +191,13 @@ def images_main():
             grey = name.startswith("grey16")
             write_png16(path, rng, *((37, 29) if grey else (40, 30)), grey=grey)
         elif fname.endswith(".png"):
-            img.save(path, optimize=True)
+            img.save(path, optimize=True, **({"transparency": img.info["transparency"]}
+                                             if "transparency" in img.info else {}))
+        elif fname.endswith(".jpg"):
+            img.save(path, quality=95)
         else:
-            img.save(path)
+            img.save(path, **({"transparency": img.info["transparency"]}
+                              if "transparency" in img.info else {}))
         img = Image.open(path)
         img.load()
         for mode, size in cases:
