@@ -16,8 +16,11 @@
 ** FLOPs count multiply-adds as 2 and only the matrix products (elementwise work is < 1 %):
 **   forward  = patch GEMM + L * (qkv + QK^T + AV + out + fc1 + fc2)
 **   backward = per layer and prompt: fc1^T (2 T F D) + W_out (2 T D^2) + dO V^T (2 T^2 D, ReLU) + small
-** GEMM floor = FLOPs / the best cblas_sgemm rate measured on this machine with the same threads on
-** the shapes the forward uses.  Ratio = median time / floor.
+** GEMM floor = FLOPs / the cblas_sgemm rate measured on this machine with the same threads on the
+** shapes the forward uses (gemm_rate).  Ratio = median time / floor.  "CPU s" / "CPU ratio": the same
+** with process CPU time instead of wall time.  On a machine shared with other jobs wall time
+** swings with the load; with OPENBLAS_NUM_THREADS=1 the CPU time (and its ratio) is the stable
+** measure of the work done.
 **
 ** Memory columns: "peak" = VmHWM after the model is loaded (reset through /proc/self/clear_refs):
 ** resident weights + workspace + LeGrad scratch + BLAS buffers, i.e. what serving an image costs;
@@ -41,6 +44,13 @@
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds used by this process (all its threads). */
+static double cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -76,11 +86,12 @@ static double flops_backward(const lg_model *m, int T, int P, int n, int relu) {
   return (double)n * (P * per + 2 * D * E);
 }
 
-/* Best sgemm rate (FLOP/s) over the forward's shapes at T tokens (fastest of 9 calls each: the
-** least disturbed estimate of what this machine's BLAS can do). */
-static double gemm_rate(int D, int F, int T) {
+/* sgemm rate (FLOP/s) on the forward's shapes at T tokens: median of 9 calls per shape, best shape,
+** per wall second (*wall) and per CPU second (*cpu).  Measured in the same child right after the
+** timed runs, so it sees the same machine load. */
+static void gemm_rate(int D, int F, int T, double *wall, double *cpu) {
   int shapes[3][3] = {{T, 3 * D, D}, {T, F, D}, {T, D, F}}; /* M, N, K */
-  double best = 0;
+  *wall = *cpu = 0;
   for (int s = 0; s < 3; s++) {
     int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
     float *a = malloc((size_t)M * K * sizeof(float)), *b = malloc((size_t)N * K * sizeof(float));
@@ -88,18 +99,19 @@ static double gemm_rate(int D, int F, int T) {
     if (!a || !b || !c) { free(a); free(b); free(c); continue; }
     fill_random(a, (size_t)M * K, 1);
     fill_random(b, (size_t)N * K, 2);
-    double fastest = INFINITY;
+    double tw[9], tc[9];
     for (int r = 0; r < 9; r++) {
-      double t0 = now_s();
+      double t0 = now_s(), c0 = cpu_s();
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.f, a, K, b, K, 0.f, c, N);
-      double t = now_s() - t0;
-      if (t < fastest) fastest = t;
+      tw[r] = now_s() - t0;
+      tc[r] = cpu_s() - c0;
     }
-    double rate = 2.0 * M * N * K / fastest;
-    if (rate > best) best = rate;
+    qsort(tw, 9, sizeof(double), cmp_double);
+    qsort(tc, 9, sizeof(double), cmp_double);
+    if (2.0 * M * N * K / tw[4] > *wall) *wall = 2.0 * M * N * K / tw[4];
+    if (2.0 * M * N * K / tc[4] > *cpu) *cpu = 2.0 * M * N * K / tc[4];
     free(a); free(b); free(c);
   }
-  return best;
 }
 
 typedef struct bench_cfg {
@@ -128,7 +140,7 @@ static int reset_peak_rss(void) {
   return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
-static int run_config(const char *dir, bench_cfg c, int runs, double rate, int out_fd) {
+static int run_config(const char *dir, bench_cfg c, int runs, int out_fd) {
   lg_err err = {{0}};
   int rc = 1;
   lg_model *m = lg_model_load(dir, &err);
@@ -137,7 +149,8 @@ static int run_config(const char *dir, bench_cfg c, int runs, double rate, int o
   lg_vit_ws *ws = lg_vit_ws_new(m, c.size, LG_KEEP_DEFAULT, &err);
   float *pixels = NULL, *temb = NULL, *grid = NULL, *scores = NULL, *fin = NULL;
   double *times = calloc((size_t)runs, sizeof(double));
-  if (!ws || !times) { fprintf(stderr, "bench_legrad: %s\n", err.msg); goto done; }
+  double *ctimes = calloc((size_t)runs, sizeof(double));
+  if (!ws || !times || !ctimes) { fprintf(stderr, "bench_legrad: %s\n", err.msg); goto done; }
   int S = c.size, G = ws->grid, T = ws->tokens, E = m->embed_dim, L = m->vision.cfg.layers;
   int P = c.prompts;
   lg_layer_set ls;
@@ -154,7 +167,7 @@ static int run_config(const char *dir, bench_cfg c, int runs, double rate, int o
     lg_l2_normalize(temb + (size_t)p * E, E);
   }
   for (int r = -1; r < runs; r++) {
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     if (lg_vit_forward(m, ws, pixels, NULL, &err)) goto done;
     if (P) {
       if (lg_legrad_run(m, ws, temb, P, &ls, NULL, grid, scores, &err)) goto done;
@@ -163,27 +176,31 @@ static int run_config(const char *dir, bench_cfg c, int runs, double rate, int o
         lg_legrad_final(grid + (size_t)p * ls.n * G * G, ls.n, G, m->vision.patch, fin, &constant);
       }
     }
-    if (r >= 0) times[r] = now_s() - t0;
+    if (r >= 0) {
+      times[r] = now_s() - t0;
+      ctimes[r] = cpu_s() - c0;
+    }
   }
   qsort(times, (size_t)runs, sizeof(double), cmp_double);
-  double med = times[runs / 2];
+  qsort(ctimes, (size_t)runs, sizeof(double), cmp_double);
+  double med = times[runs / 2], cmed = ctimes[runs / 2];
   double fl = flops_forward(m, T) + (P ? flops_backward(m, T, P, ls.n, 1) : 0);
-  if (m->vision.cfg.width != 768 || m->vision.cfg.mlp != 3072 || (T != 197 && T != 785))
-    rate = gemm_rate(m->vision.cfg.width, m->vision.cfg.mlp, T); /* not ViT-B/16: own shapes */
+  double rate, crate;
+  gemm_rate(m->vision.cfg.width, m->vision.cfg.mlp, T, &rate, &crate);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   double weights_mb = (double)m->n_params * 4 / 1048576.0;
   double scratch_mb = P ? lg_legrad_scratch_bytes(m, ws, P, 1) / 1048576.0 : 0;
-  printf("| %3d | %d | %-6s | %7.3f | %6.1f | %6.3f | %5.2fx | %6.0f | %6.0f | %5.0f | %4.0f | %4.0f |\n",
-         S, P, P ? (c.all_layers ? "all" : "-2") : "fwd", med, fl * 1e-9, fl / rate,
-         med / (fl / rate), reset_ok ? vm_hwm_mb() : -1.0, ru.ru_maxrss / 1024.0, weights_mb,
+  printf("| %3d | %d | %-6s | %7.3f | %6.1f | %5.1f | %6.3f | %5.2fx | %7.3f | %5.2fx | %6.0f | %6.0f | %5.0f | %4.0f | %4.0f |\n",
+         S, P, P ? (c.all_layers ? "all" : "-2") : "fwd", med, fl * 1e-9, rate * 1e-9, fl / rate,
+         med / (fl / rate), cmed, cmed / (fl / crate), reset_ok ? vm_hwm_mb() : -1.0, ru.ru_maxrss / 1024.0, weights_mb,
          ws->bytes / 1048576.0, scratch_mb);
   fflush(stdout);
   if (write(out_fd, &med, sizeof med) != (ssize_t)sizeof med) goto done;
   rc = 0;
 done:
   if (rc && err.msg[0]) fprintf(stderr, "bench_legrad: %s\n", err.msg);
-  free(times); free(pixels); free(temb); free(grid); free(scores); free(fin);
+  free(times); free(ctimes); free(pixels); free(temb); free(grid); free(scores); free(fin);
   lg_vit_ws_free(ws);
   lg_model_free(m);
   return rc;
@@ -203,15 +220,11 @@ int main(int argc, char **argv) {
   }
   printf("bench_legrad: %s, %d threads, median of %d runs (after 1 warm-up), fresh process per row\n",
          dir, threads, runs);
-  /* The GEMM floor's rate, measured once per token count with nothing else running in this
-  ** process tree (224 -> T = 197, 448 -> T = 785 for ViT-B/16). */
-  double rate224 = gemm_rate(768, 3072, 197), rate448 = gemm_rate(768, 3072, 785);
   double load[3] = {0};
   getloadavg(load, 3);
-  printf("GEMM floor rate: %.1f GFLOP/s at T=197, %.1f GFLOP/s at T=785 (best cblas_sgemm on the "
-         "forward's shapes); load average %.2f\n", rate224 * 1e-9, rate448 * 1e-9, load[0]);
-  printf("| S | P | layers | s/image | GFLOP | floor s | ratio | peak MB | peak incl. load MB | weights MB | ws MB | scratch MB |\n");
-  printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  printf("load average at the start: %.2f\n", load[0]);
+  printf("| S | P | layers | s/image | GFLOP | GEMM GFLOP/s | floor s | ratio | CPU s | CPU ratio | peak MB | peak incl. load MB | weights MB | ws MB | scratch MB |\n");
+  printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   fflush(stdout);
   static const bench_cfg cfgs[] = {
       {224, 0, 0}, {224, 1, 0}, {224, 5, 0}, {224, 1, 1}, {224, 5, 1},
@@ -227,7 +240,7 @@ int main(int argc, char **argv) {
     if (pid < 0) { perror("fork"); return 1; }
     if (pid == 0) {
       close(fd[0]);
-      _exit(run_config(dir, cfgs[i], runs, cfgs[i].size == 224 ? rate224 : rate448, fd[1]));
+      _exit(run_config(dir, cfgs[i], runs, fd[1]));
     }
     close(fd[1]);
     if (read(fd[0], &med[i], sizeof med[i]) != (ssize_t)sizeof med[i]) med[i] = NAN;
