@@ -7,7 +7,7 @@ Usage (from the repository root; needs Debian python3-torch):
         [--model bench/models/vit_b16] [--runs 5] [--configs 224:1:-2,224:5:-2,448:1:-2]
 
 Each configuration S:P:layer_index runs in a fresh interpreter (peak RSS = ru_maxrss of that child,
-including the model).  Like the official wrapper, the image is repeated once per prompt and the
+including the model).  Wall time and process CPU time (all threads) are both printed.  Like the official wrapper, the image is repeated once per prompt and the
 whole network runs forward and backward for every copy.  torch.set_num_threads(2).
 """
 import argparse
@@ -32,15 +32,16 @@ def child(model_dir, size, prompts, layer_index, runs):
     pixels = torch.randn(3, size, size, generator=g)
     temb = torch.nn.functional.normalize(torch.randn(prompts, model.cfg["embed_dim"], generator=g), dim=-1)
     layers = official_layers(layer_index, model.cfg["vision"]["layers"])
-    times = []
+    times, cpu = [], []
     for r in range(runs + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         legrad_official(model, pixels, temb, layers)
         if r:
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"| {size} | {prompts} | {layer_index if layer_index else 'all'} | "
-          f"{statistics.median(times):.3f} | {peak:.0f} |", flush=True)
+          f"{statistics.median(times):.3f} | {statistics.median(cpu):.3f} | {peak:.0f} |", flush=True)
 
 
 def main():
@@ -59,7 +60,7 @@ def main():
         return
     print(f"legrad_torch: {a.model}, threads {os.environ.get('OPENBLAS_NUM_THREADS', '2')}, "
           f"median of {a.runs} runs, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}")
-    print("| S | P | layers | s/image | peak RSS MB |\n|---|---|---|---|---|", flush=True)
+    print("| S | P | layers | s/image | CPU s | peak RSS MB |\n|---|---|---|---|---|---|", flush=True)
     for c in a.configs.split(","):
         subprocess.run([sys.executable, __file__, "--model", a.model, "--runs", str(a.runs),
                         "--child", c], check=False)
