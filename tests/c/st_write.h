@@ -3,8 +3,9 @@
 ** build the bad inputs the loader must reject.
 **
 **   st_write_raw(path, header_json, data, n_data, pad)  -> 8-byte length + header (+ pad spaces) + data
-**   st_copy_edit(src, path, &edit)   copy of every tensor of src except edit.drop, with edit.name's
-**                                    dtype string / shape replaced (bytes unchanged)
+**   st_copy_edit(src, path, &edit)   copy of every tensor of src except edit.drop (and, with
+**                                    edit.prefix, only those with / without that prefix), with
+**                                    edit.name's dtype string / shape replaced (bytes unchanged)
 */
 #ifndef LEGRAD_TEST_ST_WRITE_H
 #define LEGRAD_TEST_ST_WRITE_H
@@ -32,7 +33,15 @@ typedef struct st_edit {
   const char *name;       /* tensor whose header entry is changed, or NULL */
   const char *dtype;      /* new dtype string for `name` (NULL: keep) */
   const char *shape;      /* new shape JSON for `name`, e.g. "[32,64]" (NULL: keep) */
+  const char *prefix;     /* keep only tensors whose name starts (skip_prefix: does not start) with it */
+  int skip_prefix;
 } st_edit;
+
+static inline int st_keep(const st_edit *e, const char *name) {
+  if (e->drop && !strcmp(name, e->drop)) return 0;
+  if (e->prefix && (strncmp(name, e->prefix, strlen(e->prefix)) == 0) == (e->skip_prefix != 0)) return 0;
+  return 1;
+}
 
 static inline int st_copy_edit(const lg_st *src, const char *path, const st_edit *e) {
   size_t cap = 1 << 20, len = 0, off = 0, total = 0;
@@ -41,7 +50,7 @@ static inline int st_copy_edit(const lg_st *src, const char *path, const st_edit
   len += (size_t)snprintf(h + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
   for (int i = 0; i < src->n_tensors; i++) {
     const lg_st_tensor *t = &src->tensors[i];
-    if (e->drop && !strcmp(t->name, e->drop)) continue;
+    if (!st_keep(e, t->name)) continue;
     char shape[200];
     lg_st_shape_str(t->shape, t->ndim, shape, sizeof shape);
     int ed = e->name && !strcmp(t->name, e->name);
@@ -57,7 +66,7 @@ static inline int st_copy_edit(const lg_st *src, const char *path, const st_edit
   off = 0;
   for (int i = 0; data && i < src->n_tensors; i++) {
     const lg_st_tensor *t = &src->tensors[i];
-    if (e->drop && !strcmp(t->name, e->drop)) continue;
+    if (!st_keep(e, t->name)) continue;
     memcpy(data + off, t->data, t->end - t->begin);
     off += t->end - t->begin;
   }

@@ -73,8 +73,28 @@ static void test_layouts(void) {
   lg_model *s = lg_model_load(MD "tiny_qg_hf/model.safetensors", &err);
   CHECK(s && s->naming == LG_NAMING_HF && s->vision.cfg.heads == 1 && s->pre.size == 32, "hf single: %s", err.msg);
   lg_model_free(s);
-  /* a "module." prefix (DDP) is stripped */
+  /* a sharded HF checkpoint (index.json + two shards) loads to the same fingerprint */
   lg_st st;
+  mkdir(tmp("sharded"), 0700);
+  if (lg_st_open(&st, MD "tiny_qg_hf/model.safetensors", &err) == 0) {
+    st_edit a = {.prefix = "vision_model."}, b = {.prefix = "vision_model.", .skip_prefix = 1};
+    st_copy_edit(&st, tmp("sharded/model-00001-of-00002.safetensors"), &a);
+    st_copy_edit(&st, tmp("sharded/model-00002-of-00002.safetensors"), &b);
+    FILE *f = fopen(tmp("sharded/model.safetensors.index.json"), "w");
+    fprintf(f, "{\"metadata\":{\"total_size\":0},\"weight_map\":{");
+    for (int i = 0; i < st.n_tensors; i++)
+      fprintf(f, "%s\"%s\":\"model-0000%d-of-00002.safetensors\"", i ? "," : "", st.tensors[i].name,
+              strncmp(st.tensors[i].name, "vision_model.", 13) ? 2 : 1);
+    fprintf(f, "}}");
+    fclose(f);
+    lg_st_close(&st);
+    copy_file(MD "tiny_qg_hf/config.json", tmp("sharded/config.json"));
+    lg_model *sh = lg_model_load(tmp("sharded"), &err), *ref = lg_model_load(MD "tiny_qg_oc", &err);
+    CHECK(sh && ref && !strcmp(sh->fingerprint, ref->fingerprint), "sharded: %s", sh ? "fingerprint differs" : err.msg);
+    lg_model_free(sh);
+    lg_model_free(ref);
+  }
+  /* a "module." prefix (DDP) is stripped */
   if (lg_st_open(&st, MD "tiny_single.safetensors", &err) == 0) {
     size_t cap = 1 << 20, len = 0, off = 0;
     char *h = malloc(cap);
