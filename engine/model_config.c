@@ -132,6 +132,8 @@ static int parse_hf_tower(const cJSON *o, int vision, const char *file, lg_clip_
       get_int(o, "num_hidden_layers", CFG_MAX_LAYERS, &t->layers, file, w, err) ||
       get_pos(o, "layer_norm_eps", &eps, file, w, err))
     return -1;
+  if (!(eps >= 1e-30 && eps <= 1))   /* must stay a positive float */
+    return lg_errf(err, "%s: %slayer_norm_eps: expected a number in [1e-30, 1], found %g", file, w, eps);
   t->ln_eps = (float)eps;
   const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "hidden_act");
   if (act) {

@@ -152,6 +152,10 @@ static void test_config_parsing(void) {
   lg_cfg_defaults(&c);
   CHECK(lg_cfg_parse_hf(neg, strlen(neg), "config.json", &c, &err) == -1 &&
         strstr(err.msg, "vision_config.num_hidden_layers: expected an integer in 1..1024"), "%s", err.msg);
+  const char *tiny_eps = "{\"vision_config\":{\"layer_norm_eps\":1e-50}}";   /* found by fuzz_config */
+  lg_cfg_defaults(&c);
+  CHECK(lg_cfg_parse_hf(tiny_eps, strlen(tiny_eps), "config.json", &c, &err) == -1 &&
+        strstr(err.msg, "vision_config.layer_norm_eps: expected a number in [1e-30, 1], found 1e-50"), "%s", err.msg);
   const char *siglip = "{\"model_type\":\"siglip\"}";
   lg_cfg_defaults(&c);
   CHECK(lg_cfg_parse_hf(siglip, strlen(siglip), "config.json", &c, &err) == -1 && strstr(err.msg, "not supported yet"),
