@@ -265,6 +265,7 @@ static char *slurp(const char *path, size_t *n, lg_err *err) {
   if (!f) { lg_errf(err, "%s: cannot open", path); return NULL; }
   size_t cap = 1 << 20, len = 0;
   char *buf = malloc(cap + 1);
+  if (!buf) lg_errf(err, "%s: out of memory", path);
   while (buf) {
     if (len == cap) {
       if (cap >= MAX_FILE_BYTES) { free(buf); buf = NULL; lg_errf(err, "%s: larger than %u bytes", path, MAX_FILE_BYTES); break; }
@@ -279,7 +280,7 @@ static char *slurp(const char *path, size_t *n, lg_err *err) {
     len += (size_t)r;
   }
   gzclose(f);
-  if (!buf) { if (err && !err->msg[0]) lg_errf(err, "%s: out of memory", path); return NULL; }
+  if (!buf) return NULL;  /* err set above */
   buf[len] = 0;
   *n = len;
   return buf;
@@ -672,8 +673,9 @@ int lg_tokenize(const lg_tokenizer *t, const char *text, int32_t *ids, int ctx, 
   if (lg_utf8_to_u32(text, strlen(text), &s, err)) goto done;
   if (lg_clip_clean(&s, err)) goto done;
   int want = ctx - 1;  /* ids beyond this are truncated away: stop early */
-  bytes = malloc(s.n * 4 + 1);
-  work = malloc(sizeof(int32_t) * (s.n * 8 + 2));
+  size_t cap = 64;  /* bytes of the longest piece so far: bytes [cap], work [2 * cap] */
+  bytes = malloc(cap);
+  work = malloc(sizeof(int32_t) * 2 * cap);
   toks = malloc(sizeof(int32_t) * (size_t)want);
   if (!bytes || !work || !toks) { lg_errf(err, "lg_tokenize: out of memory"); goto done; }
   size_t sot_len = t->syms[t->sot_sym].len, eot_len = t->syms[t->eot_sym].len;
@@ -697,6 +699,14 @@ int lg_tokenize(const lg_tokenizer *t, const char *text, int32_t *ids, int ctx, 
       } else {
         while (j < s.n && !is_letter(s.v[j]) && !is_number(s.v[j]) && !lg_py_isspace(s.v[j])) j++;
       }
+    }
+    if ((j - i) * 4 > cap) {
+      cap = (j - i) * 4;
+      uint8_t *nbuf = realloc(bytes, cap);
+      if (nbuf) bytes = nbuf;
+      int32_t *nwork = nbuf ? realloc(work, sizeof(int32_t) * 2 * cap) : NULL;
+      if (nwork) work = nwork;
+      if (!nbuf || !nwork) { lg_errf(err, "lg_tokenize: out of memory for a %zu-character word", j - i); goto done; }
     }
     size_t nb = 0;
     for (size_t k = i; k < j; k++) nb += (size_t)utf8proc_encode_char((utf8proc_int32_t)s.v[k], bytes + nb);
