@@ -4,7 +4,8 @@
 **
 ** - tokens_tiny.txt with a committed small vocabulary in all three file layouts (vocab.json +
 **   merges.txt, tokenizer.json with "a b" merges, tokenizer.json with ["a","b"] merges): always runs.
-** - tokens_openai.txt with OpenAI's bpe_simple_vocab_16e6.txt.gz from ../shared (SKIP if absent).
+** - tokens_openai.txt (hand-picked) and tokens_random.txt (1000 random strings of hard pieces and
+**   random code points) with OpenAI's bpe_simple_vocab_16e6.txt.gz from ../shared (SKIP if absent).
 ** - error paths: invalid UTF-8, bad files, missing specials, bad arguments; truncation at ctx.
 */
 #include <stdint.h>
@@ -106,6 +107,8 @@ static void test_openai(const char *shared) {
         lg_tokenizer_sot(t), lg_tokenizer_eot(t), lg_tokenizer_vocab_size(t));
   int n = run_token_file(t, FIX "tokens_openai.txt", "openai");
   CHECK(n >= 200, "only %d prompts", n);
+  n = run_token_file(t, FIX "tokens_random.txt", "openai random");
+  CHECK(n >= 1000, "only %d random prompts", n);
 
   /* truncation keeps EOT last; padding is 0 */
   int32_t ids[8];

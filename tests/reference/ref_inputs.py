@@ -494,6 +494,38 @@ def prompts():
     return out
 
 
+def random_prompts(n=1000, seed=5):
+    """Deterministic random strings for a differential check: half built from hard pieces (entities,
+    quotes, contractions, marks, sigma, dotted I, ligatures, fullwidth, controls, escapes, emoji,
+    specials), half from random code points of the BMP and the SMP."""
+    import random
+    rnd = random.Random(seed)
+    pieces = ["&amp;", "&lt;", "&#39;", "&#x27;", "&#", "&#x", "&", ";", "&notit;", "&eacute", "&Eacute;",
+              "&#128;", "&#0;", "&#99999999;", "&amp;amp;", "'s", "'S", "'re", "'ll", "'", "\u2019", "\u201c",
+              " ", "  ", "\t", "\n", "\r\n", "\x85", "\u00a0", "\u3000", "a", "B", "z", "\u00e9", "e\u0301",
+              "\u03a3", "\u03a3\u0391", "\u03c2", "\u0130", "\u0131", "\u00df", "\u1e9e", "\ufb01", "\u0132",
+              "\uff46", "\uff11", "\uff01", "\uff8a", "\uff9e", "\u65e5\u672c", "\ud55c", "\u0301", "\u200b",
+              "\u200d", "\ufeff", "\x1b[1m", "\x1b[", "\x01", "\x7f", "\x80", "\x9f", "\U0001f600",
+              "\U0001f44d\U0001f3fd", "1", "23", "\u0663", "\u00bd", "\u216b", "x\u00b2", "!", "?!", "...",
+              "-", "_", "#", "@", "<|endoftext|>", "<|startoftext|>", "<|", "\u017f", "\u212a", "\u212b",
+              "\u01c5", "\u0390", "\u1f88", "\ufb13", "\u0149", "\u2126", "\u00b7", ":", ".", "\u0386",
+              "\u1d2c", "\u02b0", "\u24b6", "\U0001d400", "\U000e0041", "\U0001d173"]
+
+    def code_point():
+        while True:
+            c = rnd.choice([rnd.randint(0x20, 0x2FF), rnd.randint(0x300, 0x33FF), rnd.randint(0xA000, 0xFFFD),
+                            rnd.randint(0x10000, 0x1FAFF), rnd.randint(1, 0x1F)])
+            if not 0xD800 <= c <= 0xDFFF:
+                return chr(c)
+    out = []
+    for i in range(n):
+        if i % 2 == 0:
+            out.append("".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 12))))
+        else:
+            out.append("".join(code_point() for _ in range(rnd.randint(1, 10))))
+    return out
+
+
 def ftfy_flags(text):
     """Which ftfy behaviour a prompt exercises: 'subset' when the replicated steps change it,
     'maybe' when it holds Latin-1/Windows-1252 range characters that ftfy's mojibake heuristics
@@ -518,6 +550,7 @@ def write_token_file(path, tok, texts, header):
 def tokens_main():
     """Writes tests/fixtures/tokenizer/:
       tokens_openai.txt   ids for prompts() with the real merges (needs ../shared)
+      tokens_random.txt   ids for random_prompts() (1000 random strings), same vocabulary
       tiny/vocab.json + merges.txt, tiny_tj_str/tokenizer.json, tiny_tj_pairs/tokenizer.json:
                           a small vocabulary (first 600 merges, ids shuffled, specials last)
       tokens_tiny.txt     ids for prompts() with the tiny vocabulary
@@ -533,6 +566,7 @@ def tokens_main():
     gz = os.path.join(SHARED, "data", "clip-bpe", "bpe_simple_vocab_16e6.txt.gz")
     full = RefTokenizer.from_gz(gz)
     write_token_file(os.path.join(out, "tokens_openai.txt"), full, texts, header)
+    write_token_file(os.path.join(out, "tokens_random.txt"), full, random_prompts(), header)
 
     # Tiny vocabulary: 512 byte symbols, the first 600 merges, then the two specials; ids shuffled
     # (specials kept last) so nothing may assume OpenAI's id layout.
