@@ -111,8 +111,11 @@ void lg_cache_put(lg_conn *c, const lg_cache_key *k, const unsigned char *blob, 
   }
   cache_bind_key(st, k);
   sqlite3_bind_blob(st, 9, blob, n, SQLITE_STATIC);
+  /* The cache row must not become the user's last_insert_rowid(). */
+  sqlite3_int64 last_rowid = sqlite3_last_insert_rowid(c->db);
   if (sqlite3_step(st) == SQLITE_DONE) c->cache_writes++;
   sqlite3_finalize(st);
+  sqlite3_set_last_insert_rowid(c->db, last_rowid);
 }
 
 void lg_cache_key_init(lg_cache_key *k, const lg_legrad_req *r, const char *method) {

@@ -199,3 +199,13 @@ def test_damaged_cache_row_is_recomputed(fdb):
     after = stats(db)
     assert after["hits"] == before["hits"] and after["misses"] == before["misses"] + 3
     assert one(db, "SELECT count(*) FROM legrad_cache WHERE length(map) = 6") == 0
+
+
+def test_cache_write_keeps_last_insert_rowid(fdb):
+    db, _ = fdb
+    db.execute("CREATE TABLE t(x)")
+    db.execute("INSERT INTO t VALUES (1), (2), (3)")
+    rowid = one(db, "SELECT last_insert_rowid()")
+    one(db, "SELECT legrad(?, 'a cat')", IMG)
+    assert stats(db)["writes"] == 1
+    assert one(db, "SELECT last_insert_rowid()") == rowid == 3
