@@ -35,6 +35,14 @@ static float *fixture_tensor(const lg_st *st, const char *file, const char *name
   return buf;
 }
 
+/* Opens a fixture file; on failure counts a failed check naming the regeneration script. */
+static int fixture_open(lg_st *st, const char *file) {
+  lg_err err = {{0}};
+  if (lg_st_open(st, file, &err) == 0) return 0;
+  CHECK(0, "%s: %s (regenerate with tests/reference/ref_legrad.py)", file, err.msg);
+  return -1;
+}
+
 /* Max |a-b| over n, and max |b|. */
 static void max_diff(const float *a, const float *b, size_t n, double *diff, double *ref) {
   *diff = 0;
@@ -54,10 +62,7 @@ static void run_case(const lg_model *m, const char *file, int layer_index) {
   float *ref_scores = NULL, *ref_final = NULL, *grid = NULL, *scores = NULL, *fin = NULL;
   lg_vit_ws *ws = NULL;
   int64_t n_pix, n_temb, n_layers;
-  if (lg_st_open(&st, file, &err)) {
-    CHECK(0, "%s: %s (regenerate with tests/reference/ref_legrad.py)", file, err.msg);
-    return;
-  }
+  if (fixture_open(&st, file)) return;
   pixels = fixture_tensor(&st, file, "pixels", &n_pix);
   temb = fixture_tensor(&st, file, "text_embed", &n_temb);
   layers = fixture_tensor(&st, file, "layers", &n_layers);
@@ -136,10 +141,7 @@ done:
 static void test_many_prompts(const lg_model *m, const char *file) {
   lg_st st;
   lg_err err = {{0}};
-  if (lg_st_open(&st, file, &err)) {
-    CHECK(0, "%s: %s", file, err.msg);
-    return;
-  }
+  if (fixture_open(&st, file)) return;
   float *pixels = fixture_tensor(&st, file, "pixels", NULL);
   float *temb = fixture_tensor(&st, file, "text_embed", NULL);
   float *ref = fixture_tensor(&st, file, "grid_maps", NULL);
@@ -194,11 +196,7 @@ static void test_errors(const lg_model *m) {
 static void test_upsample_fixture(void) {
   const char *file = FIX_DIR "/upsample.safetensors";
   lg_st st;
-  lg_err err = {{0}};
-  if (lg_st_open(&st, file, &err)) {
-    CHECK(0, "%s: %s", file, err.msg);
-    return;
-  }
+  if (fixture_open(&st, file)) return;
   float *src = fixture_tensor(&st, file, "src", NULL);
   const struct { const char *name; int h, w, scale; } cases[] = {
       {"up8", 40, 56, 8}, {"up14", 70, 98, 14}, {"resized", 13, 29, 0}, {"resized_down", 3, 4, 0}};
