@@ -12,6 +12,10 @@ Recipe (docs/model-card.md):
   * text candidates per step = the batch captions + the 42 colour-shape prompts + the 6 shape prompts;
   * loss: symmetric contrastive loss with learned temperature where EVERY true (image, text) pair
     counts as a positive: -log(sum of softmax over the positives), image->text and text->image;
+  * plus (weight --aux-mean 0.5, split over the last --aux-layers 2 blocks) the same loss on the
+    embedding LeGrad differentiates at each of those blocks, normalize(ln_post(mean over all tokens)
+    @ proj).  The CLS embedding stays the model's output; this only teaches the mean-pooled path,
+    which LeGrad uses, to agree with the text (without it pointing stays near 72 %);
   * model: OpenAI CLIP architecture, ViT patch 8 on 64 px, width 128, 4 layers, 4 heads; text width
     128, 4 layers, BPE vocabulary trained on the caption words; embed 128;
   * AdamW lr 1e-3, betas (0.9, 0.98), weight decay 0.05, 200 warm-up steps, cosine decay to 0 at --steps.
@@ -158,6 +162,9 @@ def main():
     ap.add_argument("--width", type=int, default=128)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--aux-mean", type=float, default=0.5,
+                    help="weight of the contrastive loss on LeGrad's mean-pooled per-layer embeddings (0 = off)")
+    ap.add_argument("--aux-layers", type=int, default=2, help="number of last blocks that get the auxiliary loss")
     a = ap.parse_args()
 
     torch.manual_seed(a.seed)
@@ -169,6 +176,7 @@ def main():
            "text": {"width": a.width, "mlp": 4 * a.width, "heads": a.width // 32, "layers": a.layers,
                     "vocab": len(tok.encoder), "context": 77}}
     model = tc.TinyCLIP(cfg)
+    aux_layers = list(range(max(0, a.layers - a.aux_layers), a.layers)) if a.aux_mean > 0 else []
     nparam = sum(p.numel() for p in model.parameters())
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
@@ -193,10 +201,18 @@ def main():
         req = torch.cat([torch.from_numpy(reqs), fixed_req])
         feat = torch.from_numpy(feats)
         pos = ((1 - feat) @ req.T) == 0          # [B, B + 48]: text j is true for image i
-        e = F.normalize(model.encode_image(tc.normalise(imgs)), dim=-1)
+        outs = []
+        tokens = model.vision_tokens(tc.normalise(imgs), keep_out=outs)
+        e = F.normalize(model.visual_projection(model.post_layernorm(tokens[:, 0])), dim=-1)
         t = F.normalize(model.encode_text(all_ids), dim=-1)
-        logits = model.logit_scale.exp() * e @ t.T
+        scale = model.logit_scale.exp()
+        logits = scale * e @ t.T
         loss = 0.5 * (multi_positive_loss(logits, pos) + multi_positive_loss(logits.T, pos.T))
+        for l in aux_layers:  # LeGrad's per-layer embedding: ln_post(mean of all tokens) @ proj
+            f = F.normalize(model.visual_projection(model.post_layernorm(outs[l].mean(1))), dim=-1)
+            la = scale * f @ t.T
+            loss = loss + a.aux_mean / len(aux_layers) * 0.5 * (
+                multi_positive_loss(la, pos) + multi_positive_loss(la.T, pos.T))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
