@@ -224,24 +224,43 @@ static const float *get_transposed(loader *L, const char *name, int64_t rows, in
   return out;
 }
 
+/* "<base>.weight" [rows, cols] (cols == 0: a [rows] vector) and "<base>.bias" [rows], unless *fail. */
+static void get_pair(loader *L, const char *base, int64_t rows, int64_t cols, const float **w, const float **b,
+                     int *fail) {
+  char n[400];
+  if (*fail) return;
+  snprintf(n, sizeof n, "%s.weight", base);
+  *w = cols ? get(L, n, 2, SHAPE(rows, cols), NULL, 0, fail) : get(L, n, 1, SHAPE(rows), NULL, 0, fail);
+  snprintf(n, sizeof n, "%s.bias", base);
+  if (!*fail) *b = get(L, n, 1, SHAPE(rows), NULL, 0, fail);
+}
+
+/* A tower's final LayerNorm [D] and projection [D, E] (HF stores the projection as Linear [E, D]). */
+static void get_ln_proj(loader *L, lg_naming naming, const char *ln, const char *proj, int64_t D, int64_t E,
+                        const float **lw, const float **lb, const float **P, int *fail) {
+  get_pair(L, ln, D, 0, lw, lb, fail);
+  if (*fail) return;
+  *P = naming == LG_NAMING_HF ? get_transposed(L, proj, D, E, fail) : get(L, proj, 2, SHAPE(D, E), NULL, 0, fail);
+}
+
 /* One tower's blocks. */
 static int load_blocks(loader *L, lg_naming naming, const char *fmt, const lg_tower_cfg *c, lg_block_w *B) {
   const names *N = naming == LG_NAMING_HF ? &hf_names : &oc_names;
   int64_t D = c->width, F = c->mlp;
   int fail = 0;
   char p[300], n[400];
-#define W(field, suffix, ...) \
-  (fail ? NULL : (snprintf(n, sizeof n, "%s%s", p, suffix), get(L, n, __VA_ARGS__, NULL, 0, &fail)))
   for (int l = 0; l < c->layers && !fail; l++) {
     lg_block_w *b = &B[l];
     snprintf(p, sizeof p, fmt, l);
-    char s1[100];
-    snprintf(s1, sizeof s1, "%s.weight", N->ln1); b->ln1_w = W(ln1_w, s1, 1, SHAPE(D));
-    snprintf(s1, sizeof s1, "%s.bias", N->ln1);   b->ln1_b = W(ln1_b, s1, 1, SHAPE(D));
+    snprintf(n, sizeof n, "%s%s", p, N->ln1);
+    get_pair(L, n, D, 0, &b->ln1_w, &b->ln1_b, &fail);
+    if (fail) break;
     if (naming == LG_NAMING_OPENCLIP) {
-      b->qkv_w = W(qkv_w, "attn.in_proj_weight", 2, SHAPE(3 * D, D));
-      b->qkv_b = W(qkv_b, "attn.in_proj_bias", 1, SHAPE(3 * D));
-    } else if (!fail) {
+      snprintf(n, sizeof n, "%sattn.in_proj_weight", p);
+      b->qkv_w = get(L, n, 2, SHAPE(3 * D, D), NULL, 0, &fail);
+      snprintf(n, sizeof n, "%sattn.in_proj_bias", p);
+      if (!fail) b->qkv_b = get(L, n, 1, SHAPE(3 * D), NULL, 0, &fail);
+    } else {
       float *w = store_alloc(L->s, (size_t)(3 * D * D)), *bb = store_alloc(L->s, (size_t)(3 * D));
       if (!w || !bb) return lg_errf(L->err, "%s: out of memory", L->file);
       const char *qkv[3] = {"q", "k", "v"};
@@ -254,14 +273,14 @@ static int load_blocks(loader *L, lg_naming naming, const char *fmt, const lg_to
       b->qkv_w = w;
       b->qkv_b = bb;
     }
-    snprintf(s1, sizeof s1, "%s.weight", N->out); b->out_w = W(out_w, s1, 2, SHAPE(D, D));
-    snprintf(s1, sizeof s1, "%s.bias", N->out);   b->out_b = W(out_b, s1, 1, SHAPE(D));
-    snprintf(s1, sizeof s1, "%s.weight", N->ln2); b->ln2_w = W(ln2_w, s1, 1, SHAPE(D));
-    snprintf(s1, sizeof s1, "%s.bias", N->ln2);   b->ln2_b = W(ln2_b, s1, 1, SHAPE(D));
-    snprintf(s1, sizeof s1, "%s.weight", N->fc1); b->fc1_w = W(fc1_w, s1, 2, SHAPE(F, D));
-    snprintf(s1, sizeof s1, "%s.bias", N->fc1);   b->fc1_b = W(fc1_b, s1, 1, SHAPE(F));
-    snprintf(s1, sizeof s1, "%s.weight", N->fc2); b->fc2_w = W(fc2_w, s1, 2, SHAPE(D, F));
-    snprintf(s1, sizeof s1, "%s.bias", N->fc2);   b->fc2_b = W(fc2_b, s1, 1, SHAPE(D));
+    snprintf(n, sizeof n, "%s%s", p, N->out);
+    get_pair(L, n, D, D, &b->out_w, &b->out_b, &fail);
+    snprintf(n, sizeof n, "%s%s", p, N->ln2);
+    get_pair(L, n, D, 0, &b->ln2_w, &b->ln2_b, &fail);
+    snprintf(n, sizeof n, "%s%s", p, N->fc1);
+    get_pair(L, n, F, D, &b->fc1_w, &b->fc1_b, &fail);
+    snprintf(n, sizeof n, "%s%s", p, N->fc2);
+    get_pair(L, n, D, F, &b->fc2_w, &b->fc2_b, &fail);
     if (!fail && naming == LG_NAMING_OPENCLIP) {
       snprintf(n, sizeof n, "%sls_1.gamma", p);
       b->ls1 = get(L, n, 1, SHAPE(D), NULL, 1, &fail);
@@ -269,7 +288,6 @@ static int load_blocks(loader *L, lg_naming naming, const char *fmt, const lg_to
       if (!fail) b->ls2 = get(L, n, 1, SHAPE(D), NULL, 1, &fail);
     }
   }
-#undef W
   if (fail) return -1;
   /* The config's layer count must not hide extra blocks in the checkpoint. */
   snprintf(p, sizeof p, fmt, c->layers);
@@ -303,23 +321,13 @@ int lg_load_weights(lg_model *m, const lg_st *st, const char *prefix, const lg_c
   if (!fail) v->patch_b = get(&L, n, 1, SHAPE(D), NULL, 1, &fail);
   if (!fail) v->cls = get(&L, N->cls, 1, SHAPE(D), NULL, 0, &fail);
   if (!fail) v->pos = get(&L, N->vpos, 2, SHAPE(G * G + 1, D), NULL, 0, &fail);
-  snprintf(n, sizeof n, "%s.weight", N->ln_pre);
-  if (!fail) v->ln_pre_w = get(&L, n, 1, SHAPE(D), NULL, 0, &fail);
-  snprintf(n, sizeof n, "%s.bias", N->ln_pre);
-  if (!fail) v->ln_pre_b = get(&L, n, 1, SHAPE(D), NULL, 0, &fail);
+  get_pair(&L, N->ln_pre, D, 0, &v->ln_pre_w, &v->ln_pre_b, &fail);
   if (fail) return -1;
   if (!(s->vblocks = calloc((size_t)cfg->vis.layers, sizeof *s->vblocks)))
     return lg_errf(err, "%s: out of memory", file);
   v->blocks = s->vblocks;
   if (load_blocks(&L, m->naming, N->vblock, &cfg->vis, v->blocks)) return -1;
-  snprintf(n, sizeof n, "%s.weight", N->ln_post);
-  v->ln_post_w = get(&L, n, 1, SHAPE(D), NULL, 0, &fail);
-  snprintf(n, sizeof n, "%s.bias", N->ln_post);
-  if (!fail) v->ln_post_b = get(&L, n, 1, SHAPE(D), NULL, 0, &fail);
-  if (!fail) {
-    v->proj = m->naming == LG_NAMING_HF ? get_transposed(&L, N->vproj, D, E, &fail)
-                                        : get(&L, N->vproj, 2, SHAPE(D, E), NULL, 0, &fail);
-  }
+  get_ln_proj(&L, m->naming, N->ln_post, N->vproj, D, E, &v->ln_post_w, &v->ln_post_b, &v->proj, &fail);
   if (fail) return -1;
   m->embed_dim = (int)E;
 
@@ -337,14 +345,7 @@ int lg_load_weights(lg_model *m, const lg_st *st, const char *prefix, const lg_c
       return lg_errf(err, "%s: out of memory", file);
     t->blocks = s->tblocks;
     if (load_blocks(&L, m->naming, N->tblock, &cfg->txt, t->blocks)) return -1;
-    snprintf(n, sizeof n, "%s.weight", N->ln_final);
-    t->ln_final_w = get(&L, n, 1, SHAPE(Dt), NULL, 0, &fail);
-    snprintf(n, sizeof n, "%s.bias", N->ln_final);
-    if (!fail) t->ln_final_b = get(&L, n, 1, SHAPE(Dt), NULL, 0, &fail);
-    if (!fail) {
-      t->proj = m->naming == LG_NAMING_HF ? get_transposed(&L, N->tproj, Dt, E, &fail)
-                                          : get(&L, N->tproj, 2, SHAPE(Dt, E), NULL, 0, &fail);
-    }
+    get_ln_proj(&L, m->naming, N->ln_final, N->tproj, Dt, E, &t->ln_final_w, &t->ln_final_b, &t->proj, &fail);
     if (fail) return -1;
   }
   float ls;

@@ -21,9 +21,11 @@
 #define LG_CLONES
 #endif
 
-/* exp(x) for x in [-87.3, 88]: Cephes expf range reduction and polynomial (about 1 ulp). */
-static inline float fast_expf(float x) {
-  x = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);
+/* exp(x) for x in [-87.3, 88] (clamped outside; NaN propagates): Cephes expf range reduction and
+** polynomial (about 1 ulp). */
+static inline float fast_expf(float x0) {
+  float x = x0 > -87.3f ? x0 : -87.3f;   /* NaN -> -87.3 here, restored at the end */
+  x = x < 88.0f ? x : 88.0f;
   float r = x * 1.44269504088896341f;
   r = (r + 12582912.0f) - 12582912.0f;          /* round to nearest integer */
   float f = x - r * 0.693359375f - r * -2.12194440e-4f;
@@ -38,7 +40,7 @@ static inline float fast_expf(float x) {
   int32_t bits = ((int32_t)r + 127) << 23;
   float s;
   memcpy(&s, &bits, sizeof s);
-  return p * s;
+  return x0 == x0 ? p * s : x0;
 }
 
 /* erf(x), |error| <= 1.5e-7 (Abramowitz & Stegun 7.1.26). */

@@ -14,18 +14,10 @@
 #include "model_config.h"
 #include "safetensors.h"
 #include "st_write.h"
+#include "tmpdir.h"
 
 #define MD "tests/fixtures/models/"
 
-static char tmpdir[64];
-
-static const char *tmp(const char *name) {
-  static char buf[4][256];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-  return buf[k];
-}
 
 static void write_text(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
@@ -283,13 +275,10 @@ static void test_bad_models(void) {
 }
 
 int main(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/lg_test_model_XXXXXX");
-  if (!mkdtemp(tmpdir)) { SKIP("mkdtemp failed"); return check_report("test_model"); }
+  if (tmpdir_make("lg_test_model")) { SKIP("mkdtemp failed"); return check_report("test_model"); }
   test_layouts();
   test_config_parsing();
   test_bad_models();
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+  tmpdir_remove();
   return check_report("test_model");
 }

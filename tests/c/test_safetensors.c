@@ -11,16 +11,8 @@
 #include "check.h"
 #include "safetensors.h"
 #include "st_write.h"
+#include "tmpdir.h"
 
-static char tmpdir[64];
-
-static const char *tmp(const char *name) {
-  static char buf[4][256];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-  return buf[k];
-}
 
 /* Parses header+data from memory; returns rc and leaves the message in err. */
 static int parse_mem(const char *header, const void *data, size_t n, lg_err *err) {
@@ -203,13 +195,10 @@ static void test_sharded(void) {
 }
 
 int main(void) {
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/lg_test_st_XXXXXX");
-  if (!mkdtemp(tmpdir)) { SKIP("mkdtemp failed"); return check_report("test_safetensors"); }
+  if (tmpdir_make("lg_test_safetensors")) { SKIP("mkdtemp failed"); return check_report("test_safetensors"); }
   test_valid();
   test_bad_headers();
   test_sharded();
-  char cmd[128];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-  if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+  tmpdir_remove();
   return check_report("test_safetensors");
 }
