@@ -37,7 +37,7 @@ static inline float fast_expf(float x0) {
   p = p * f + 1.6666665459e-1f;
   p = p * f + 5.0000001201e-1f;
   p = p * z + f + 1.0f;
-  int32_t bits = ((int32_t)r + 127) << 23;
+  uint32_t bits = (uint32_t)((int32_t)r + 127) << 23;   /* r in [-126, 127] after the clamp */
   float s;
   memcpy(&s, &bits, sizeof s);
   return x0 == x0 ? p * s : x0;
