@@ -147,7 +147,8 @@ typedef struct lg_vit_ws {
   size_t bytes;            /* total bytes allocated by this workspace */
 } lg_vit_ws;
 
-/* Allocates a workspace for images of side S (a multiple of the patch size). */
+/* Allocates a workspace for images of side S (a multiple of the patch size; S <= 0: the native
+** size).  For S != native the position embeddings are resampled once here (posembed.h). */
 lg_vit_ws *lg_vit_ws_new(const lg_model *m, int size, lg_keep keep, lg_err *err);
 void lg_vit_ws_free(lg_vit_ws *ws);
 
