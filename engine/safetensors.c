@@ -335,6 +335,23 @@ float lg_bf16_to_f32(uint16_t b) {
   return f;
 }
 
+/* Widens the first multiple-of-8 F16 values with the F16C instruction (same results as
+** lg_f16_to_f32: the conversion is exact) when the CPU has it; returns how many were done. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx,f16c"))) static int64_t f16c_loop(const unsigned char *p, float *dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p + 2 * i))));
+  return i;
+}
+static int64_t f16c_widen(const unsigned char *p, float *dst, int64_t n) {
+  return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx") ? f16c_loop(p, dst, n) : 0;
+}
+#else
+static int64_t f16c_widen(const unsigned char *p, float *dst, int64_t n) { return 0; }
+#endif
+
 int lg_st_read_f32(const lg_st_tensor *t, float *dst, lg_err *err) {
   const unsigned char *p = t->data;
   int64_t n = t->numel;
@@ -342,11 +359,15 @@ int lg_st_read_f32(const lg_st_tensor *t, float *dst, lg_err *err) {
   case LG_ST_F32:
     memcpy(dst, p, (size_t)n * 4);
     return 0;
-  case LG_ST_F16:
+  case LG_ST_F16: {
+    int64_t i = f16c_widen(p, dst, n);
+    for (; i < n; i++) dst[i] = lg_f16_to_f32((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8)));
+    return 0;
+  }
   case LG_ST_BF16:
     for (int64_t i = 0; i < n; i++) {
-      uint16_t h = (uint16_t)(p[2 * i] | (p[2 * i + 1] << 8));
-      dst[i] = t->dtype == LG_ST_F16 ? lg_f16_to_f32(h) : lg_bf16_to_f32(h);
+      uint32_t bits = (uint32_t)(p[2 * i] | (p[2 * i + 1] << 8)) << 16;
+      memcpy(dst + i, &bits, 4);
     }
     return 0;
   case LG_ST_F64:
