@@ -4,12 +4,12 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 SAN     ?=
-PKGS    := openblas libcjson libutf8proc libpcre2-8 zlib sqlite3
+PKGS    := openblas libcjson libutf8proc zlib sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fPIC \
            -D_GNU_SOURCE -Iengine $(PKG_CFLAGS) $(SAN)
-LDLIBS  := -lopenblas -lcjson -lutf8proc -lpcre2-8 -lstb -ljpeg -lz -lm -lpthread
+LDLIBS  := -lopenblas -lcjson -lutf8proc -lstb -ljpeg -lz -lm -lpthread
 SQLITE_LIBS := -lsqlite3
 
 ENGINE_SRC := $(sort $(wildcard engine/*.c))

@@ -23,16 +23,25 @@
 SQLITE_EXTENSION_INIT1
 #endif
 #include <cjson/cJSON.h>
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 #include <stdio.h>
 #include <utf8proc.h>
 #include <zlib.h>
+/* jconfig.h needs stddef/stdio first, as jpeglib.h does. */
+#include <jconfig.h>
 
 #include "conn.h"
 #include "ext.h"
 
 #define LEGRAD_VERSION "0.1.0"
+
+/* libjpeg-turbo's version as a string, from its jconfig.h (compile time). */
+#define LG_STR2(x) #x
+#define LG_STR(x) LG_STR2(x)
+#ifdef LIBJPEG_TURBO_VERSION
+#define LG_JPEG_VERSION LG_STR(LIBJPEG_TURBO_VERSION)
+#else
+#define LG_JPEG_VERSION "unknown"
+#endif
 
 /* OpenBLAS's own introspection (cblas.h declares them too, but only in newer releases). */
 extern int openblas_get_num_threads(void);
@@ -50,8 +59,6 @@ static void legradVersionFunc(sqlite3_context *ctx, int argc, sqlite3_value **ar
 */
 static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc; (void)argv;
-  char pcre[64] = "";
-  pcre2_config(PCRE2_CONFIG_VERSION, pcre);
   const char *opt =
 #ifdef __OPTIMIZE__
       "optimized";
@@ -72,7 +79,7 @@ static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
       "zlib: %s\n"
       "cjson: %s\n"
       "utf8proc: %s\n"
-      "pcre2: %s\n"
+      "libjpeg-turbo: %s (JPEG decoding)\n"
       "stb_image: Debian libstb\n"
       "models loaded in this process: %d",
       LEGRAD_VERSION, __DATE__, __TIME__, __VERSION__, opt, san,
@@ -82,7 +89,7 @@ static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
       "loadable",
 #endif
       openblas_get_config(), openblas_get_num_threads(), sqlite3_libversion(), SQLITE_VERSION,
-      zlibVersion(), cJSON_Version(), utf8proc_version(), pcre, lg_registry_loaded());
+      zlibVersion(), cJSON_Version(), utf8proc_version(), LG_JPEG_VERSION, lg_registry_loaded());
   if (!s) { sqlite3_result_error_nomem(ctx); return; }
   sqlite3_result_text(ctx, s, -1, sqlite3_free);
 }

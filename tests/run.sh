@@ -23,7 +23,7 @@ tally() {  # tally NAME OUTPUT_FILE RC
   p=$(sed -nE 's/(^|.*[^0-9])([0-9]+) passed.*/\2/p' <<<"$line"); f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")
   s=$(sed -nE 's/.* ([0-9]+) skipped.*/\1/p' <<<"$line")
   pass=$((pass + ${p:-0})); fail=$((fail + ${f:-0})); skip=$((skip + ${s:-0}))
-  echo "  $1: ${line:-no summary line (exit $3)}"
+  echo "  ${line:-$1: no summary line (exit $3)}"
 }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for suite in $suites; do
