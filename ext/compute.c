@@ -72,9 +72,12 @@ int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int 
   lg_ws_slot *slot = lg_conn_workspace(c, m, size, err);
   if (!slot) return lg_err_prefix(err, "%s()", fn);
   lg_content_hash(img, (size_t)n, key);
-  if (!img_emb && slot->image[0] && slot->mode == mode && strcmp(slot->image, key) == 0) {
-    if (ws_out) *ws_out = slot->ws;  /* the workspace still holds this image's forward */
+  if (slot->image[0] && slot->mode == mode && strcmp(slot->image, key) == 0) {
+    /* The workspace still holds this image's forward (another prompt, or an embedding query
+    ** over image x prompt pairs): reuse it and the embedding computed with it. */
+    if (ws_out) *ws_out = slot->ws;
     if (frame) *frame = slot->frame;
+    if (img_emb) memcpy(img_emb, slot->emb, sizeof(float) * (size_t)m->embed_dim);
     return 0;
   }
   slot->image[0] = 0;  /* from here on the workspace is being overwritten */
@@ -90,8 +93,9 @@ int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int 
     lg_err_prefix(err, "%s(): argument %d (image)", fn, argno);
     goto done;
   }
-  if (lg_vit_forward(m, slot->ws, pixels, img_emb, err)) { lg_err_prefix(err, "%s()", fn); goto done; }
-  if (img_emb) lg_l2_normalize(img_emb, m->embed_dim);
+  if (lg_vit_forward(m, slot->ws, pixels, slot->emb, err)) { lg_err_prefix(err, "%s()", fn); goto done; }
+  lg_l2_normalize(slot->emb, m->embed_dim);
+  if (img_emb) memcpy(img_emb, slot->emb, sizeof(float) * (size_t)m->embed_dim);
   memcpy(slot->image, key, sizeof key);
   slot->mode = mode;
   if (ws_out) *ws_out = slot->ws;

@@ -35,6 +35,7 @@ static void conn_drop_workspaces(lg_conn *c, const lg_model *m) {
   for (int i = 0; i < LG_WS_SLOTS; i++) {
     if (c->ws[i].model && (!m || c->ws[i].model == m)) {
       lg_vit_ws_free(c->ws[i].ws);
+      free(c->ws[i].emb);
       memset(&c->ws[i], 0, sizeof c->ws[i]);
     }
   }
@@ -194,10 +195,18 @@ lg_ws_slot *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_err *e
   }
   if (victim->model) {
     lg_vit_ws_free(victim->ws);
+    free(victim->emb);
     memset(victim, 0, sizeof *victim);
   }
   lg_vit_ws *ws = lg_vit_ws_new(m, size, LG_KEEP_DEFAULT, err);
   if (!ws) return NULL;
+  float *emb = malloc(sizeof(float) * (size_t)m->embed_dim);
+  if (!emb) {
+    lg_vit_ws_free(ws);
+    lg_errf(err, "out of memory for the image embedding");
+    return NULL;
+  }
+  victim->emb = emb;
   victim->model = m;
   victim->size = size;
   victim->ws = ws;

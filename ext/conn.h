@@ -55,6 +55,7 @@ typedef struct lg_ws_slot {
   char image[33];
   lg_resize mode;
   lg_frame frame;
+  float *emb;                /* [E] that image's L2-normalised embedding (valid with image[]) */
 } lg_ws_slot;
 
 struct lg_conn {
@@ -125,8 +126,9 @@ int lg_text_embedding_cached(sqlite3_context *ctx, int arg, const lg_model *m, c
 /* Decodes + preprocesses the image and runs the vision tower in the connection's workspace for
 ** (m, size).  img_emb [E] (L2-normalised) may be NULL; *ws_out / *frame receive the workspace and
 ** the frame.  Decoding errors read "fn(): argument N (image) could not be decoded: ...".
-** Without img_emb, when the workspace already holds the forward of the same image bytes in the same
-** mode (e.g. the previous row explained the same image with another prompt), nothing is recomputed. */
+** When the workspace already holds the forward of the same image bytes in the same mode (e.g. the
+** previous row explained or embedded the same image with another prompt), nothing is recomputed:
+** the slot keeps that forward's embedding too. */
 int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int size,
                      lg_resize mode, const char *fn, int argno, float *img_emb, lg_vit_ws **ws_out,
                      lg_frame *frame, lg_err *err);

@@ -6,9 +6,16 @@ import struct
 
 import pytest
 
-from conftest import TINY_HF, TINY_VIS, image, one, raises
+from conftest import SAMPLE, TINY_HF, TINY_VIS, connect, image, one, raises
 
 IMG = image()
+
+
+def connect_sample():
+    """A fresh connection with the sample model as 'default'."""
+    c = connect()
+    c.execute("INSERT INTO legrad_models(name, path) VALUES ('default', ?)", (SAMPLE,))
+    return c
 
 
 def floats(blob):
@@ -64,6 +71,24 @@ def test_clip_similarity(sdb):
     raises(sdb, "SELECT clip_similarity(?, 'a', '{\"cache\": false}')", (IMG,),
            "clip_similarity(): argument 3 (options): unknown key \"cache\" (expected one of: "
            "model, size, resize)")
+
+
+def test_embedding_reuses_the_forward_of_the_same_image(sdb):
+    """Image x prompt queries reuse the previous row's forward (and its embedding): the results
+    must be the bytes a fresh connection computes, whatever ran before on the same workspace."""
+    other = image("grey_70x50.png")
+    fresh = one(connect_sample(), "SELECT clip_image_embedding(?)", IMG)
+    # A legrad() call leaves IMG's forward in the workspace; the embedding must still be exact.
+    sdb.execute("SELECT legrad(?, 'a photo of a cat', -2, '{\"cache\": false}')", (IMG,)).fetchall()
+    assert one(sdb, "SELECT clip_image_embedding(?)", IMG) == fresh
+    # Alternating images, repeated prompts: every similarity equals its own one-off computation.
+    rows = sdb.execute(
+        "SELECT clip_similarity(i, p) FROM (SELECT ? AS i UNION ALL SELECT ?) "
+        "CROSS JOIN (SELECT 'a red circle' AS p UNION ALL SELECT 'a blue square')",
+        (IMG, other)).fetchall()
+    singles = [one(connect_sample(), "SELECT clip_similarity(?, ?)", i, p)
+               for i in (IMG, other) for p in ("a red circle", "a blue square")]
+    assert [r[0] for r in rows] == singles
 
 
 def test_clip_tokenize(sdb):
