@@ -21,11 +21,11 @@ elapsed() { local ns=$(( $(date +%s%N) - t0 )); printf '%d.%d s' $((ns / 1000000
 
 rm -f "$DB"
 mkdir -p samples/out
-echo "[1/5] import $DATA (sql/import.sql)"
+echo "[1/6] import $DATA (sql/import.sql)"
 (cd "$DATA" && sqlite3 -bail "$ROOT/$DB" ".read $ROOT/sql/import.sql")
 
 total=$($SQL 'SELECT count(*) FROM labels JOIN images ON images.name = labels.image')
-echo "[2/5] explain $total (image, object) pairs with legrad() (sql/explain.sql), model $LEGRAD_MODEL"
+echo "[2/6] explain $total (image, object) pairs with legrad() (sql/explain.sql), model $LEGRAD_MODEL"
 done_n=0
 while [ "$done_n" -lt "$total" ]; do
   before=$done_n
@@ -34,12 +34,15 @@ while [ "$done_n" -lt "$total" ]; do
   [ "$done_n" -gt "$before" ] || { echo "demo: no progress explaining pairs" >&2; exit 1; }
 done
 
-echo "[3/5] score the maps against the masks (sql/evaluate.sql)"
+echo "[3/6] score the maps against the masks (sql/evaluate.sql)"
 $SQL '.load ./legrad0' '.read sql/evaluate.sql'
 
-echo "[4/5] per-layer maps for one image (sql/layers.sql)"
+echo "[4/6] zero-shot classification with clip_similarity (sql/zeroshot.sql)"
+$SQL '.load ./legrad0' '.read sql/zeroshot.sql'
+
+echo "[5/6] per-layer maps for one image (sql/layers.sql)"
 $SQL '.load ./legrad0' '.read sql/layers.sql'
 
-echo "[5/5] overlays (sql/overlays.sql)"
+echo "[6/6] overlays (sql/overlays.sql)"
 $SQL '.load ./legrad0' '.read sql/overlays.sql'
-echo "done in $(elapsed); database: $DB (tables labels, images, maps, scores, legrad_cache)"
+echo "done in $(elapsed); database: $DB (tables labels, images, maps, scores, zeroshot, legrad_cache)"

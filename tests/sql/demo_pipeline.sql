@@ -16,3 +16,13 @@ SELECT 'in range', sum(iou_mean BETWEEN 0 AND 1 AND iou_05 BETWEEN 0 AND 1 AND p
 -- Chance for pointing is the object's share of the image (about 0.09 here).
 SELECT 'pointing above 0.5', avg(pointing) > 0.5 FROM scores;
 SELECT 'mass-in above chance', avg(mass_in) > 0.15 FROM scores;
+-- sql/zeroshot.sql: one row per single-object image, the predicted colour always among the labels,
+-- and accuracy far above chance (1/42).
+.output /dev/null
+.read sql/zeroshot.sql
+.output stdout
+.mode list
+SELECT 'zeroshot rows', count(*) = (SELECT count(*) FROM labels WHERE image IN
+                                    (SELECT image FROM labels GROUP BY image HAVING count(*) = 1))
+FROM zeroshot;
+SELECT 'zeroshot above 0.5', avg(pred_shape = shape AND pred_colour = colour) > 0.5 FROM zeroshot;
