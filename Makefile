@@ -25,8 +25,9 @@ BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS    := $(wildcard engine/*.h ext/*.h tests/c/*.h)
 FUZZ_SRC   := $(sort $(wildcard fuzz/*.c))
 FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/replay/%)
 
-.PHONY: all deps test-deps test test-c test-asan bench demo fuzz clean
+.PHONY: all deps test-deps fuzz-deps test test-c test-asan bench demo fuzz clean
 all: deps $(ENGINE_LIB) $(if $(EXT_SRC),$(EXT_SO))
 
 deps:
@@ -49,23 +50,33 @@ $(BUILD)/tests/%: tests/c/%.c $(ENGINE_LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/c -o $@ $< $(ENGINE_LIB) $(LDLIBS)
 
+# Corpus replays: each fuzz target linked with a plain main() (tests/c/fuzz_replay_main.c) and run
+# over its committed corpus by tests/run.sh, so every input the fuzzers kept is a regression test.
+$(BUILD)/replay/fuzz_sql_%: fuzz/fuzz_sql_%.c tests/c/fuzz_replay_main.c $(ENGINE_LIB) $(EXT_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DSQLITE_CORE -Iext -o $@ $< tests/c/fuzz_replay_main.c $(EXT_SRC) $(ENGINE_LIB) $(LDLIBS) $(SQLITE_LIBS) -ldl
+
+$(BUILD)/replay/%: fuzz/%.c tests/c/fuzz_replay_main.c $(ENGINE_LIB) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< tests/c/fuzz_replay_main.c $(ENGINE_LIB) $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(ENGINE_LIB) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(ENGINE_LIB) $(LDLIBS)
 
 # Unit tests (C), SQL tests, Python tests, then the same under ASan+UBSan.
-test: test-deps all $(TEST_BIN)
+test: test-deps all $(TEST_BIN) $(REPLAY_BIN)
 	@BUILD=$(BUILD) EXT_SO=$(EXT_SO) tests/run.sh
 	@$(MAKE) --no-print-directory test-asan
 
-test-c: all $(TEST_BIN)
+test-c: all $(TEST_BIN) $(REPLAY_BIN)
 	@BUILD=$(BUILD) EXT_SO=$(EXT_SO) tests/run.sh c
 
 # Sanitizer run: every suite again, built with -fsanitize=address,undefined (OpenBLAS stays as shipped).
 test-asan: test-deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  all $(TEST_SRC:tests/c/%.c=build/asan/tests/%)
+	  all $(TEST_SRC:tests/c/%.c=build/asan/tests/%) $(FUZZ_SRC:fuzz/%.c=build/asan/replay/%)
 	@BUILD=build/asan EXT_SO=build/asan/legrad0.so SANITIZE=1 tests/run.sh
 
 bench: all $(BENCH_BIN)
@@ -78,7 +89,9 @@ demo: all
 # libFuzzer targets (clang): each fuzz/*.c is linked with the engine sources, built with ASan+UBSan
 # (undefined behaviour halts, so it is reported as a finding).
 # Run one with e.g.  nice build/fuzz/fuzz_mapblob -max_total_time=60 fuzz/corpus/mapblob
-fuzz: $(FUZZ_BIN)
+fuzz: fuzz-deps $(FUZZ_BIN)
+fuzz-deps:
+	@scripts/deps.sh fuzz
 
 # SQL-level targets (fuzz/fuzz_sql_*.c) also compile the extension statically and link libsqlite3.
 $(BUILD)/fuzz/fuzz_sql_%: fuzz/fuzz_sql_%.c $(ENGINE_SRC) $(EXT_SRC) $(HEADERS)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs the test suites and prints one closing line "total: N passed, N failed, N skipped".
-# Usage: tests/run.sh [c|sql|python]...   (default: all).  Run from the repository root.
+# Usage: tests/run.sh [c|fuzz|sql|python]...   (default: all).  Run from the repository root.
 # Each C test binary ends with a line "<name>: N passed, N failed, N skipped"; the SQL and Python
 # runners (tests/sql/run.sh, pytest) are summed the same way.
 set -u
 BUILD=${BUILD:-build}
 EXT_SO=${EXT_SO:-legrad0.so}
 export LEGRAD_TEST_EXT="$PWD/${EXT_SO%.so}"
-suites=${*:-c sql python}
+suites=${*:-c fuzz sql python}
 pass=0; fail=0; skip=0; broken=""
 if [ "${SANITIZE:-0}" = 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
@@ -33,6 +33,14 @@ for suite in $suites; do
       [ -x "$t" ] || continue
       n=$(basename "$t"); "$t" >"$tmp/$n.log" 2>&1; tally "$n" "$tmp/$n.log" $?
     done ;;
+  fuzz)
+    # Replay every committed fuzz corpus through its target (built as $BUILD/replay/fuzz_NAME).
+    for t in "$BUILD"/replay/fuzz_*; do
+      [ -x "$t" ] || continue
+      n=$(basename "$t"); corpus=fuzz/corpus/${n#fuzz_}
+      [ -d "$corpus" ] || { echo "  $n: no corpus at $corpus"; broken="$broken $n"; continue; }
+      "$t" "$corpus" >"$tmp/$n.log" 2>&1; tally "$n" "$tmp/$n.log" $?
+    done ;;
   sql)
     if [ -x tests/sql/run.sh ]; then tests/sql/run.sh >"$tmp/sql.log" 2>&1; tally sql "$tmp/sql.log" $?; fi ;;
   python)
@@ -49,7 +57,7 @@ for suite in $suites; do
       echo "python: ${p:-0} passed, $(( ${f:-0} + ${e:-0} )) failed, ${s:-0} skipped" >>"$tmp/py.log"
       tally python "$tmp/py.log" $rc
     fi ;;
-  *) echo "tests/run.sh: unknown suite '$suite' (expected c, sql or python)"; exit 2 ;;
+  *) echo "tests/run.sh: unknown suite '$suite' (expected c, fuzz, sql or python)"; exit 2 ;;
   esac
 done
 echo "total: $pass passed, $fail failed, $skip skipped"
