@@ -46,6 +46,16 @@ void lg_fn_error(sqlite3_context *ctx, const char *fmt, ...) {
 }
 
 /* See map_funcs.h. */
+int lg_map_final_size(sqlite3_context *ctx, const lg_map *m, const char *fn, int *W, int *H) {
+  lg_map_input_size(m, W, H);
+  if ((sqlite3_int64)*W * *H > LG_MAP_MAX_FINAL_PIXELS) {
+    lg_fn_error(ctx, "%s(): the map's %dx%d input exceeds the limit of %d pixels", fn, *W, *H,
+                LG_MAP_MAX_FINAL_PIXELS);
+    return -1;
+  }
+  return 0;
+}
+
 int lg_map_arg(sqlite3_context *ctx, sqlite3_value *v, const char *fn, int pos, lg_map *m) {
   int t = sqlite3_value_type(v);
   memset(m, 0, sizeof *m);
@@ -249,12 +259,7 @@ static void map_png_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     }
   }
   int W, H;
-  lg_map_input_size(&m, &W, &H);
-  if ((sqlite3_int64)W * H > LG_MAP_MAX_FINAL_PIXELS) {
-    lg_fn_error(ctx, "%s(): the map's %dx%d input exceeds the limit of %d pixels", fn, W, H,
-                LG_MAP_MAX_FINAL_PIXELS);
-    goto done;
-  }
+  if (lg_map_final_size(ctx, &m, fn, &W, &H)) goto done;
   fin = malloc(sizeof(float) * (size_t)W * H);
   if (!fin) { sqlite3_result_error_nomem(ctx); goto done; }
   if (lg_map_final(&m, 0, 0, fin, NULL, &err)) { lg_fn_error(ctx, "%s(): %s", fn, err.msg); goto done; }

@@ -12,5 +12,9 @@ void lg_fn_error(sqlite3_context *ctx, const char *fmt, ...);
 ** (the caller returns NULL), 0 on success (free m with lg_map_free), -1 after setting the error
 ** "fn(): argument pos (map) ...". */
 int lg_map_arg(sqlite3_context *ctx, sqlite3_value *v, const char *fn, int pos, lg_map *m);
+/* The size (*W x *H) of the map's model input, i.e. of its final map; -1 after setting the error
+** "fn(): the map's WxH input exceeds the limit of N pixels" when it is larger than
+** LG_MAP_MAX_FINAL_PIXELS, so nothing that size is allocated. */
+int lg_map_final_size(sqlite3_context *ctx, const lg_map *m, const char *fn, int *W, int *H);
 
 #endif

@@ -125,12 +125,7 @@ static void metric_func(sqlite3_context *ctx, int argc, sqlite3_value **argv, me
   }
   if (argc >= label_pos && label_arg(ctx, argv[label_pos - 1], fn, label_pos, &label)) goto done;
   int W, H;
-  lg_map_input_size(&m, &W, &H);
-  if ((sqlite3_int64)W * H > LG_MAP_MAX_FINAL_PIXELS) {
-    lg_fn_error(ctx, "%s(): the map's %dx%d input exceeds the limit of %d pixels", fn, W, H,
-                LG_MAP_MAX_FINAL_PIXELS);
-    goto done;
-  }
+  if (lg_map_final_size(ctx, &m, fn, &W, &H)) goto done;
   if (lg_mask_decode(sqlite3_value_blob(argv[1]), (size_t)sqlite3_value_bytes(argv[1]), &mask, &err)) {
     lg_fn_error(ctx, "%s(): argument 2 (mask) could not be decoded: %s", fn, err.msg);
     goto done;
