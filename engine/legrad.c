@@ -34,28 +34,14 @@
 #include <string.h>
 
 #include "legrad.h"
+#include "ops.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
-/* acc[j] += max(row[j], 0) for j < n.  The build uses -O2 without -march, where gcc does not
+/* out[j] = a[j] * b[j] for j < n.  The build uses -O2 without -march, where gcc does not
 ** vectorise this loop, so x86-64 gets SSE2 (baseline) by hand; other targets the plain loop. */
-static void relu_accumulate(const float *row, float *acc, int n) {
-  int j = 0;
-#if defined(__SSE2__)
-  const __m128 zero = _mm_setzero_ps();
-  for (; j + 8 <= n; j += 8) {
-    __m128 a0 = _mm_max_ps(_mm_loadu_ps(row + j), zero);
-    __m128 a1 = _mm_max_ps(_mm_loadu_ps(row + j + 4), zero);
-    _mm_storeu_ps(acc + j, _mm_add_ps(_mm_loadu_ps(acc + j), a0));
-    _mm_storeu_ps(acc + j + 4, _mm_add_ps(_mm_loadu_ps(acc + j + 4), a1));
-  }
-#endif
-  for (; j < n; j++) acc[j] += row[j] > 0.f ? row[j] : 0.f;
-}
-
-/* out[j] = a[j] * b[j] for j < n (SSE2 on x86-64, as relu_accumulate). */
 static void mul_elementwise(const float *a, const float *b, float *out, int n) {
   int j = 0;
 #if defined(__SSE2__)
@@ -65,30 +51,6 @@ static void mul_elementwise(const float *a, const float *b, float *out, int n) {
   }
 #endif
   for (; j < n; j++) out[j] = a[j] * b[j];
-}
-
-/* Derivative of the MLP activation at pre-activation x (clip.h lg_act). */
-static float act_grad(lg_act act, float x) {
-  switch (act) {
-  case LG_ACT_QUICKGELU: {
-    /* f = x*sig(a x)  ->  f' = sig + a x sig (1 - sig) */
-    float sg = 1.f / (1.f + expf(-1.702f * x));
-    return sg + 1.702f * x * sg * (1.f - sg);
-  }
-  case LG_ACT_GELU: {
-    /* f = x*Phi(x)  ->  f' = Phi(x) + x*phi(x) */
-    float cdf = 0.5f * (1.f + erff(x * 0.70710678118654752f));
-    float pdf = 0.39894228040143268f * expf(-0.5f * x * x);
-    return cdf + x * pdf;
-  }
-  case LG_ACT_GELU_TANH: {
-    const float k = 0.79788456080286536f, c = 0.044715f;
-    float u = k * (x + c * x * x * x);
-    float th = tanhf(u);
-    return 0.5f * (1.f + th) + 0.5f * x * (1.f - th * th) * k * (1.f + 3.f * c * x * x);
-  }
-  }
-  return 0.f;
 }
 
 /* LayerNorm backward for one vector with known statistics:
@@ -252,7 +214,7 @@ static void legrad_layer(const lg_model *m, const lg_vit_ws *ws, const float *te
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, P, F, D, 1.f, s->g_m, D, bw->fc2_w, F,
               0.f, s->g_act, F);
   /* act'(h) once per layer, then g_h = g_act[p] * act'(h_i) for every (p, i). */
-  for (size_t q = 0; q < (size_t)T * F; q++) s->act_d[q] = act_grad(v->cfg.act, c->h[q]);
+  lg_activation_grad(v->cfg.act, c->h, (long)T * F, s->act_d);
   for (int p = 0; p < P; p++) {
     const float *ga = s->g_act + (size_t)p * F;
     for (int i = 0; i < T; i++)
@@ -281,14 +243,14 @@ static void legrad_layer(const lg_model *m, const lg_vit_ws *ws, const float *te
   memset(s->col, 0, (size_t)P * T * sizeof(double));
   if (relu) {
     /* dS/dA_h = g_O_h @ V_h^T for all prompts at once, then ReLU column sums: first in float
-    ** over one head's T rows (a branch-free loop the compiler vectorises), then into double. */
+    ** over one head's T rows (lg_relu_colsum, vectorised), then into double. */
     for (int h = 0; h < H; h++) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, PT, T, d, 1.f, s->g_O + h * d, D,
                   V + h * d, 3 * D, 0.f, s->gA, T);
       for (int p = 0; p < P; p++) {
         float *fc = s->fcol;
         memset(fc, 0, (size_t)T * sizeof(float));
-        for (int i = 0; i < T; i++) relu_accumulate(s->gA + ((size_t)p * T + i) * T, fc, T);
+        lg_relu_colsum(s->gA + (size_t)p * T * T, T, T, T, fc);
         double *col = s->col + (size_t)p * T;
         for (int j = 0; j < T; j++) col[j] += fc[j];
       }

@@ -160,3 +160,45 @@ void lg_residual(float *Y, const float *X, const float *B, const float *g, int n
     else for (int j = 0; j < D; j++) y[j] = x[j] + t[j];
   }
 }
+
+/* act'(x), the derivative of act1 (same fast exp/erf; the LeGrad backward's MLP gate). */
+static inline float act_grad1(lg_act act, float x) {
+  switch (act) {
+  case LG_ACT_QUICKGELU: {   /* f = x sig(a x)  ->  f' = sig + a x sig (1 - sig) */
+    float sg = 1.0f / (1.0f + fast_expf(-1.702f * x));
+    return sg + 1.702f * x * sg * (1.0f - sg);
+  }
+  case LG_ACT_GELU: {        /* f = x Phi(x)  ->  f' = Phi(x) + x phi(x) */
+    float cdf = 0.5f * (1.0f + fast_erff(x * 0.70710678118654752f));
+    return cdf + x * 0.39894228040143268f * fast_expf(-0.5f * x * x);
+  }
+  default: {                 /* f = 0.5 x (1 + tanh u), u = k (x + c x^3) */
+    const float k = 0.79788456080286536f, c = 0.044715f;
+    float th = 1.0f - 2.0f / (fast_expf(2.0f * k * (x + c * x * x * x)) + 1.0f);
+    return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * k * (1.0f + 3.0f * c * x * x);
+  }
+  }
+}
+
+LG_CLONES
+void lg_activation_grad(lg_act act, const float *X, long n, float *Y) {
+  switch (act) {
+  case LG_ACT_QUICKGELU:
+    for (long i = 0; i < n; i++) Y[i] = act_grad1(LG_ACT_QUICKGELU, X[i]);
+    break;
+  case LG_ACT_GELU:
+    for (long i = 0; i < n; i++) Y[i] = act_grad1(LG_ACT_GELU, X[i]);
+    break;
+  default:
+    for (long i = 0; i < n; i++) Y[i] = act_grad1(LG_ACT_GELU_TANH, X[i]);
+    break;
+  }
+}
+
+LG_CLONES
+void lg_relu_colsum(const float *A, int rows, int n, long lda, float *acc) {
+  for (int i = 0; i < rows; i++) {
+    const float *a = A + (long)i * lda;
+    for (int j = 0; j < n; j++) acc[j] += a[j] > 0.0f ? a[j] : 0.0f;
+  }
+}

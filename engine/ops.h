@@ -6,6 +6,8 @@
 **   lg_softmax_rows(S, n, m, ld)           in place, rows of length m with stride ld
 **   lg_activation(act, X, n, Y)            QuickGELU / erf GELU / tanh GELU, elementwise
 **   lg_residual(Y, X, B, g, n, D)          Y = X + g ⊙ B (residual add with optional LayerScale)
+**   lg_activation_grad(act, X, n, Y)       act'(X), elementwise (the LeGrad backward's MLP gate)
+**   lg_relu_colsum(A, rows, n, lda, acc)   acc[j] += Σ_i max(A[i,j], 0) (LeGrad's ReLU column sums)
 */
 #ifndef LEGRAD_OPS_H
 #define LEGRAD_OPS_H
@@ -26,5 +28,11 @@ void lg_activation(lg_act act, const float *X, long n, float *Y);
 
 /* Y = X + g ⊙ B over n rows of D (g [D] LayerScale, NULL = 1): the residual add.  Y may alias X. */
 void lg_residual(float *Y, const float *X, const float *B, const float *g, int n, int D);
+
+/* Y[i] = act'(X[i]) for i < n, the derivative of lg_activation.  Y may equal X. */
+void lg_activation_grad(lg_act act, const float *X, long n, float *Y);
+
+/* acc[j] += sum over i < rows of max(A[i*lda + j], 0), for j < n (float accumulation). */
+void lg_relu_colsum(const float *A, int rows, int n, long lda, float *acc);
 
 #endif

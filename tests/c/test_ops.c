@@ -1,7 +1,8 @@
 /*
 ** The vectorised elementwise kernels of engine/ops.c against libm in double precision: the three
 ** activations over [-12, 12], softmax rows (incl. extreme logits), LayerNorm statistics, the
-** residual add with LayerScale, and NaN propagation (a NaN weight must not turn into a number or
+** residual add with LayerScale, the activation derivatives and ReLU column sums of the LeGrad
+** backward, and NaN propagation (a NaN weight must not turn into a number or
 ** undefined behaviour).
 */
 #include <math.h>
@@ -38,6 +39,49 @@ static void test_activations(void) {
     CHECK(isnan(out[0]) && fabsf(out[1] - (float)ref_act((lg_act)a, 1.0)) < 1e-6f && fabsf(out[2]) < 1e-30f,
           "activation %d on NaN/1/-100: %g %g %g", a, out[0], out[1], out[2]);
   }
+}
+
+/* d/dx of ref_act in double (closed forms; QuickGELU a = 1.702). */
+static double ref_act_grad(lg_act a, double x) {
+  switch (a) {
+  case LG_ACT_QUICKGELU: {
+    double sg = 1.0 / (1.0 + exp(-1.702 * x));
+    return sg + 1.702 * x * sg * (1.0 - sg);
+  }
+  case LG_ACT_GELU: return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
+  default: {
+    double k = sqrt(2.0 / M_PI), c = 0.044715, th = tanh(k * (x + c * x * x * x));
+    return 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * k * (1.0 + 3.0 * c * x * x);
+  }
+  }
+}
+
+/* lg_activation_grad against the double closed forms (float rounding of the fast exp, up to
+** 2e-6 absolute for the tanh form); lg_relu_colsum against a plain loop. */
+static void test_activation_grad_relu_colsum(void) {
+  enum { N = 24001 };
+  static float x[N], y[N];
+  for (int i = 0; i < N; i++) x[i] = -12.0f + 24.0f * (float)i / (N - 1);
+  for (int a = 0; a < 3; a++) {
+    lg_activation_grad((lg_act)a, x, N, y);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+      double e = fabs(y[i] - ref_act_grad((lg_act)a, x[i]));
+      if (e > worst) worst = e;
+    }
+    CHECK(worst < 3e-6, "activation grad %d: max abs error %.3g", a, worst);
+  }
+  enum { R = 7, C = 37, LD = 41 };
+  float A[R * LD], acc[C];
+  double ref[C] = {0};
+  for (int i = 0; i < R * LD; i++) A[i] = sinf(1.3f * (float)i);
+  for (int j = 0; j < C; j++) acc[j] = 1.0f;
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < C; j++) ref[j] += A[i * LD + j] > 0 ? A[i * LD + j] : 0;
+  lg_relu_colsum(A, R, C, LD, acc);
+  double worst = 0;
+  for (int j = 0; j < C; j++) worst = fmax(worst, fabs(acc[j] - 1.0 - ref[j]));
+  CHECK(worst < 1e-5, "relu colsum: max error %.3g", worst);
 }
 
 static void test_softmax(void) {
@@ -93,6 +137,7 @@ static void test_layernorm_residual(void) {
 
 int main(void) {
   test_activations();
+  test_activation_grad_relu_colsum();
   test_softmax();
   test_layernorm_residual();
   return check_report("test_ops");
