@@ -224,17 +224,9 @@ static void legrad_layer(const lg_model *m, const lg_vit_ws *ws, const float *te
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, PT, D, F, 1.f, s->g_h, F, bw->fc1_w, D,
               0.f, s->g_u, D);
   /* g_y = c + LN2 backward (per token), then g_a = g_y * ls1, in place in g_u. */
-  for (int p = 0; p < P; p++) {
-    const float *cp = s->c + (size_t)p * D;
-    for (int i = 0; i < T; i++) {
-      float *g = s->g_u + ((size_t)p * T + i) * D;
-      layernorm_backward(c->y + (size_t)i * D, c->ln2_mean[i], c->ln2_rstd[i], g, bw->ln2_w, D, g);
-      for (int j = 0; j < D; j++) {
-        g[j] += cp[j];
-        if (bw->ls1) g[j] *= bw->ls1[j];
-      }
-    }
-  }
+  for (int p = 0; p < P; p++)
+    lg_layernorm_backward(c->y, T, D, c->ln2_mean, c->ln2_rstd, bw->ln2_w, s->c + (size_t)p * D,
+                          bw->ls1, s->g_u + (size_t)p * T * D);
   /* g_O = g_a @ out_w   [P*T,D] x [D,D] */
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, PT, D, D, 1.f, s->g_u, D, bw->out_w, D,
               0.f, s->g_O, D);

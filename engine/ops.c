@@ -202,3 +202,36 @@ void lg_relu_colsum(const float *A, int rows, int n, long lda, float *acc) {
     for (int j = 0; j < n; j++) acc[j] += a[j] > 0.0f ? a[j] : 0.0f;
   }
 }
+
+LG_CLONES
+void lg_layernorm_backward(const float *X, int n, int D, const float *mean, const float *rstd,
+                           const float *w, const float *c, const float *s, float *G) {
+  for (int i = 0; i < n; i++) {
+    const float *x = X + (long)i * D;
+    float *g = G + (long)i * D;
+    const float m = mean[i], r = rstd[i];
+    float a1[16] = {0}, a2[16] = {0};
+    int j = 0;
+    for (; j + 16 <= D; j += 16)
+      for (int k = 0; k < 16; k++) {
+        float gx = g[j + k] * w[j + k];
+        a1[k] += gx;
+        a2[k] += gx * ((x[j + k] - m) * r);
+      }
+    float m1 = 0, m2 = 0;
+    for (; j < D; j++) {
+      float gx = g[j] * w[j];
+      m1 += gx;
+      m2 += gx * ((x[j] - m) * r);
+    }
+    for (int k = 0; k < 16; k++) { m1 += a1[k]; m2 += a2[k]; }
+    m1 /= (float)D;
+    m2 /= (float)D;
+    for (j = 0; j < D; j++) {
+      float v = r * (g[j] * w[j] - m1 - (x[j] - m) * r * m2);
+      if (c) v += c[j];
+      if (s) v *= s[j];
+      g[j] = v;
+    }
+  }
+}

@@ -8,6 +8,7 @@
 **   lg_residual(Y, X, B, g, n, D)          Y = X + g ⊙ B (residual add with optional LayerScale)
 **   lg_activation_grad(act, X, n, Y)       act'(X), elementwise (the LeGrad backward's MLP gate)
 **   lg_relu_colsum(A, rows, n, lda, acc)   acc[j] += Σ_i max(A[i,j], 0) (LeGrad's ReLU column sums)
+**   lg_layernorm_backward(X, n, D, mean, rstd, w, c, s, G)   G = (LN backward of G + c) ⊙ s, per row
 */
 #ifndef LEGRAD_OPS_H
 #define LEGRAD_OPS_H
@@ -34,5 +35,13 @@ void lg_activation_grad(lg_act act, const float *X, long n, float *Y);
 
 /* acc[j] += sum over i < rows of max(A[i*lda + j], 0), for j < n (float accumulation). */
 void lg_relu_colsum(const float *A, int rows, int n, long lda, float *acc);
+
+/* LayerNorm backward in place over n rows of D, with the forward's per-row statistics: for row i,
+** xhat = (X[i] - mean[i])*rstd[i], gx = G[i] ⊙ w, and
+**   G[i] <- (rstd[i]*(gx - mean(gx) - xhat*mean(gx ⊙ xhat)) + c) ⊙ s
+** where c [D] (a gradient added to every row) and s [D] (a scale) may be NULL (0 and 1).
+** Float accumulation in 16 partial sums. */
+void lg_layernorm_backward(const float *X, int n, int D, const float *mean, const float *rstd,
+                           const float *w, const float *c, const float *s, float *G);
 
 #endif
