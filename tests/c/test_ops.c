@@ -1,8 +1,8 @@
 /*
 ** The vectorised elementwise kernels of engine/ops.c against libm in double precision: the three
 ** activations over [-12, 12], softmax rows (incl. extreme logits), LayerNorm statistics, the
-** residual add with LayerScale, the activation derivatives and ReLU column sums of the LeGrad
-** backward, and NaN propagation (a NaN weight must not turn into a number or
+** residual add with LayerScale, the activation derivatives, ReLU column sums and LayerNorm backward of
+** the LeGrad backward, and NaN propagation (a NaN weight must not turn into a number or
 ** undefined behaviour).
 */
 #include <math.h>
@@ -84,6 +84,36 @@ static void test_activation_grad_relu_colsum(void) {
   CHECK(worst < 1e-5, "relu colsum: max error %.3g", worst);
 }
 
+/* lg_layernorm_backward (with the added gradient c and scale s, and without) against the formula
+** in double: rows of D = 37 (not a multiple of 16) with an offset mean. */
+static void test_layernorm_backward(void) {
+  enum { N = 3, D = 37 };
+  float x[N * D], g[N * D], out[N * D], w[D], c[D], sc[D], mean[N], rstd[N];
+  for (int i = 0; i < N * D; i++) { x[i] = 3.0f + sinf(0.9f * (float)i); g[i] = cosf(0.4f * (float)i); }
+  for (int j = 0; j < D; j++) { w[j] = 1.0f + 0.1f * sinf((float)j); c[j] = 0.01f * (float)j; sc[j] = 0.5f + 0.02f * (float)j; }
+  for (int i = 0; i < N; i++) { mean[i] = 3.0f + 0.1f * (float)i; rstd[i] = 1.2f - 0.1f * (float)i; }
+  for (int fused = 0; fused < 2; fused++) {
+    memcpy(out, g, sizeof g);
+    lg_layernorm_backward(x, N, D, mean, rstd, w, fused ? c : NULL, fused ? sc : NULL, out);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+      double m1 = 0, m2 = 0;
+      for (int j = 0; j < D; j++) {
+        double gx = (double)g[i * D + j] * w[j], xh = ((double)x[i * D + j] - mean[i]) * rstd[i];
+        m1 += gx / D;
+        m2 += gx * xh / D;
+      }
+      for (int j = 0; j < D; j++) {
+        double gx = (double)g[i * D + j] * w[j], xh = ((double)x[i * D + j] - mean[i]) * rstd[i];
+        double r = rstd[i] * (gx - m1 - xh * m2);
+        if (fused) r = (r + c[j]) * sc[j];
+        worst = fmax(worst, fabs(out[i * D + j] - r));
+      }
+    }
+    CHECK(worst < 1e-6, "layernorm backward (fused %d): max error %.3g", fused, worst);
+  }
+}
+
 static void test_softmax(void) {
   float s[3][40];
   for (int j = 0; j < 40; j++) {
@@ -138,6 +168,7 @@ static void test_layernorm_residual(void) {
 int main(void) {
   test_activations();
   test_activation_grad_relu_colsum();
+  test_layernorm_backward();
   test_softmax();
   test_layernorm_residual();
   return check_report("test_ops");
