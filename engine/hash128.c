@@ -4,8 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* splitmix64 finaliser */
-static uint64_t hash128_mix(uint64_t x) {
+uint64_t lg_mix64(uint64_t x) {
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ull;
   x ^= x >> 27;
@@ -36,7 +35,7 @@ void lg_hash128_update(lg_hash128 *s, const void *data, size_t n) {
 }
 
 void lg_hash128_hex(const lg_hash128 *s, char out[33]) {
-  uint64_t a = hash128_mix(s->h[0] ^ hash128_mix(s->h[2] + s->len));
-  uint64_t b = hash128_mix(s->h[1] ^ hash128_mix(s->h[3] ^ a));
+  uint64_t a = lg_mix64(s->h[0] ^ lg_mix64(s->h[2] + s->len));
+  uint64_t b = lg_mix64(s->h[1] ^ lg_mix64(s->h[3] ^ a));
   snprintf(out, 33, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
 }

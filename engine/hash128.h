@@ -28,4 +28,7 @@ void lg_hash128_update(lg_hash128 *s, const void *data, size_t n);
 /* Writes the digest as 32 hex digits + NUL (does not modify s). */
 void lg_hash128_hex(const lg_hash128 *s, char out[33]);
 
+/* The splitmix64 finaliser: a bijective 64-bit mixer (also used for hash-table slots). */
+uint64_t lg_mix64(uint64_t x);
+
 #endif

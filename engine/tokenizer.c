@@ -31,6 +31,7 @@
 #include <utf8proc.h>
 #include <zlib.h>
 
+#include "hash128.h"
 #include "text_clean.h"
 
 #define MAX_FILE_BYTES (256u << 20)  /* refuse larger vocabulary files */
@@ -66,14 +67,6 @@ static uint64_t hash_bytes(const char *s, size_t n) {
   uint64_t h = 1469598103934665603ull;
   for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
   return h;
-}
-
-static uint64_t hash_u64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  return x ^ (x >> 33);
 }
 
 /* Finds the symbol for s[0..n); 0 when absent. */
@@ -143,7 +136,7 @@ static int32_t sym_intern(lg_tokenizer *t, const char *s, size_t n, lg_err *err)
 static const merge_slot *merge_find(const lg_tokenizer *t, int32_t a, int32_t b) {
   if (!t->merge_cap) return NULL;
   uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-  size_t mask = t->merge_cap - 1, i = hash_u64(key) & mask;
+  size_t mask = t->merge_cap - 1, i = lg_mix64(key) & mask;
   while (t->merges[i].key) {
     if (t->merges[i].key == key) return &t->merges[i];
     i = (i + 1) & mask;
@@ -160,7 +153,7 @@ static int merge_put(lg_tokenizer *t, int32_t a, int32_t b, int32_t rank, int32_
     if (!m) return lg_errf(err, "tokenizer: out of memory");
     for (size_t k = 0; k < t->merge_cap; k++) {
       if (!t->merges[k].key) continue;
-      size_t i = hash_u64(t->merges[k].key) & (cap - 1);
+      size_t i = lg_mix64(t->merges[k].key) & (cap - 1);
       while (m[i].key) i = (i + 1) & (cap - 1);
       m[i] = t->merges[k];
     }
@@ -169,7 +162,7 @@ static int merge_put(lg_tokenizer *t, int32_t a, int32_t b, int32_t rank, int32_
     t->merge_cap = cap;
   }
   uint64_t key = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
-  size_t mask = t->merge_cap - 1, i = hash_u64(key) & mask;
+  size_t mask = t->merge_cap - 1, i = lg_mix64(key) & mask;
   while (t->merges[i].key && t->merges[i].key != key) i = (i + 1) & mask;
   if (!t->merges[i].key) t->nmerges++;
   t->merges[i] = (merge_slot){key, rank, merged};
