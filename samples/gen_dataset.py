@@ -98,10 +98,10 @@ def background(rng, size):
     return img
 
 
-def _pick_objects(rng, n):
-    """n distinct (shape, colour) pairs; about 40 % of multi-object sets share a colour or shape."""
+def _pick_objects(rng, n, hard_p=0.4):
+    """n distinct (shape, colour) pairs; a share hard_p of multi-object sets share a colour or shape."""
     objs = []
-    hard = n > 1 and rng.random() < 0.4
+    hard = n > 1 and rng.random() < hard_p
     while len(objs) < n:
         if hard and len(objs) == 1:
             s0, c0 = objs[0]
@@ -116,12 +116,14 @@ def _pick_objects(rng, n):
     return objs
 
 
-def make_sample(rng, size=64):
+def make_sample(rng, size=64, hard_p=0.4):
     """One image: (rgb uint8 [size,size,3], mask uint8 [size,size], objects).
 
+    hard_p: share of multi-object images where a second object shares the first one's colour or
+    shape (0.4 for the held-out set; the training script may ask for more).
     objects: list of dicts {id, shape, colour, bbox=(x0,y0,x1,y1)} with x1/y1 exclusive."""
     n = int(rng.choice([1, 2, 3], p=[0.4, 0.35, 0.25]))
-    picks = _pick_objects(rng, n)
+    picks = _pick_objects(rng, n, hard_p)
     img = background(rng, size)
     mask = np.zeros((size, size), np.uint8)
     taken = np.zeros((size, size), bool)

@@ -88,3 +88,41 @@ def test_model_names_single_objects():
     hits = sum(prompts[p] == "a photo of a %s %s" % (r["colour"], r["shape"]) for p, r in zip(pred, singles))
     # Chance is 1/42; the shipped model is trained to name them (docs/model-card.md).
     assert hits >= 0.75 * len(singles), (hits, len(singles))
+
+
+def test_hard_fraction_option():
+    """make_sample(hard_p=1): every multi-object image has a second object sharing the first one's
+    colour or shape; hard_p=0: the first two objects are drawn independently (some still share)."""
+    rng = np.random.default_rng(5)
+    multi = 0
+    for _ in range(60):
+        _, _, objs = gd.make_sample(rng, 64, hard_p=1.0)
+        if len(objs) > 1:
+            multi += 1
+            a, b = objs[0], objs[1]
+            assert a["colour"] == b["colour"] or a["shape"] == b["shape"], objs
+    assert multi > 20
+    rng = np.random.default_rng(5)
+    shared = sum(o[0]["colour"] == o[1]["colour"] or o[0]["shape"] == o[1]["shape"]
+                 for o in (gd.make_sample(rng, 64, hard_p=0.0)[2] for _ in range(60)) if len(o) > 1)
+    assert shared < multi
+
+
+def test_training_patch_dropping():
+    """train.vision_tokens_masked: ratio 0 is the model's own forward; dropping no token (only the order
+    changes) leaves CLS unchanged; ratio 0.5 keeps CLS + half of the patches."""
+    torch = pytest.importorskip("torch")
+    tc = pytest.importorskip("tinyclip")
+    train = pytest.importorskip("train")
+    torch.manual_seed(0)
+    cfg = {"embed_dim": 32, "vision": {"width": 32, "mlp": 64, "heads": 1, "layers": 2, "image_size": 16, "patch": 4},
+           "text": {"width": 32, "mlp": 64, "heads": 1, "layers": 1, "vocab": 600, "context": 77}}
+    model = tc.TinyCLIP(cfg)
+    x = torch.randn(2, 3, 16, 16)
+    full = model.vision_tokens(x)
+    assert torch.equal(train.vision_tokens_masked(model, x, 0.0), full)
+    permuted = train.vision_tokens_masked(model, x, 1e-9)
+    assert permuted.shape == full.shape
+    assert torch.allclose(permuted[:, 0], full[:, 0], atol=1e-5)
+    half = train.vision_tokens_masked(model, x, 0.5)
+    assert half.shape == (2, 1 + 8, 32)
