@@ -233,11 +233,19 @@ class TinyCLIP(nn.Module):
         nn.init.normal_(self.visual_projection.weight, std=self.cfg["vision"]["width"] ** -0.5)
         nn.init.normal_(self.text_projection.weight, std=self.cfg["text"]["width"] ** -0.5)
 
-    def vision_tokens(self, pixels, keep_attn=None, keep_out=None):
-        """pixels [B,3,S,S] normalised -> final token states [B, N, D] (before post_layernorm)."""
+    def vision_embed(self, pixels):
+        """pixels [B,3,S,S] normalised -> [CLS; patches] + position embedding [B, 1 + G*G, D]."""
         x = self.patch_embedding(pixels).flatten(2).transpose(1, 2)
         cls = self.class_embedding.expand(x.shape[0], 1, -1)
-        x = self.pre_layrnorm(torch.cat([cls, x], 1) + self.vpos)
+        return torch.cat([cls, x], 1) + self.vpos
+
+    def vision_tokens(self, pixels, keep_attn=None, keep_out=None):
+        """pixels [B,3,S,S] normalised -> final token states [B, N, D] (before post_layernorm)."""
+        return self.vision_blocks(self.vision_embed(pixels), keep_attn, keep_out)
+
+    def vision_blocks(self, x, keep_attn=None, keep_out=None):
+        """Embedded tokens [B, N, D] -> pre_layrnorm, then every block; the final states [B, N, D]."""
+        x = self.pre_layrnorm(x)
         for b in self.vblocks:
             x = b(x, keep=keep_attn)
             if keep_out is not None:

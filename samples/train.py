@@ -115,19 +115,12 @@ def vision_tokens_masked(model, pixels, ratio, keep_out=None):
     engine, evaluate.py) always sees every token."""
     if ratio <= 0:
         return model.vision_tokens(pixels, keep_out=keep_out)
-    x = model.patch_embedding(pixels).flatten(2).transpose(1, 2)
-    cls = model.class_embedding.expand(x.shape[0], 1, -1)
-    x = torch.cat([cls, x], 1) + model.vpos
+    x = model.vision_embed(pixels)
     n = x.shape[1] - 1
     keep = max(1, n - int(round(ratio * n)))
     idx = torch.rand(x.shape[0], n).argsort(1)[:, :keep] + 1
     x = torch.cat([x[:, :1], torch.gather(x, 1, idx[:, :, None].expand(-1, -1, x.shape[2]))], 1)
-    x = model.pre_layrnorm(x)
-    for b in model.vblocks:
-        x = b(x)
-        if keep_out is not None:
-            keep_out.append(x)
-    return x
+    return model.vision_blocks(x, keep_out=keep_out)
 
 
 def multi_positive_loss(logits, pos):
