@@ -24,8 +24,9 @@ Recipe (docs/model-card.md):
 Speed: run one process per core with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (two threads were
 slower than one here: Debian's torch spins OpenMP against OpenBLAS).  With glibc's allocator told
 to keep its memory (MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736
-MALLOC_TOP_PAD_=1073741824) a patch-4 step took 1.5 s instead of 2.1 s (the kernel time spent
-mapping and zeroing the large attention tensors falls from 40 % to 20 %); the weights are the same.
+MALLOC_TOP_PAD_=1073741824) 25 patch-4 steps took 50.8 s instead of 68.3 s (kernel time 10 s
+instead of 31 s, spent mapping and zeroing the large attention tensors); the weights are the same.
+Measurements: docs/benchmarks.md.
 The HF directory is re-exported at every evaluation, so an interrupted run still leaves a model.
 Seeded: the same seed, step count and thread count give the same weights.
 """
