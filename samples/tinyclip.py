@@ -175,8 +175,9 @@ class Block(nn.Module):
         self.fc1, self.fc2 = nn.Linear(d, mlp), nn.Linear(mlp, d)
         self.act = QuickGELU()
 
-    def forward(self, x, mask=None, keep=None):
-        """x: [B, N, D].  keep: list to which the attention probabilities [B, H, N, N] are appended."""
+    def forward(self, x, mask=None, keep=None, keep_v=None):
+        """x: [B, N, D].  keep: list to which the attention probabilities [B, H, N, N] are appended;
+        keep_v: list to which the value vectors [B, H, N, D/H] are appended."""
         B, N, D = x.shape
         hd = D // self.heads
         h = self.layer_norm1(x)
@@ -189,6 +190,8 @@ class Block(nn.Module):
         a = s.softmax(-1)
         if keep is not None:
             keep.append(a)
+        if keep_v is not None:
+            keep_v.append(v)
         o = (a @ v).transpose(1, 2).reshape(B, N, D)
         x = x + self.out_proj(o)
         return x + self.fc2(self.act(self.fc1(self.layer_norm2(x))))
@@ -239,15 +242,16 @@ class TinyCLIP(nn.Module):
         cls = self.class_embedding.expand(x.shape[0], 1, -1)
         return torch.cat([cls, x], 1) + self.vpos
 
-    def vision_tokens(self, pixels, keep_attn=None, keep_out=None):
+    def vision_tokens(self, pixels, keep_attn=None, keep_out=None, keep_v=None):
         """pixels [B,3,S,S] normalised -> final token states [B, N, D] (before post_layernorm)."""
-        return self.vision_blocks(self.vision_embed(pixels), keep_attn, keep_out)
+        return self.vision_blocks(self.vision_embed(pixels), keep_attn, keep_out, keep_v)
 
-    def vision_blocks(self, x, keep_attn=None, keep_out=None):
-        """Embedded tokens [B, N, D] -> pre_layrnorm, then every block; the final states [B, N, D]."""
+    def vision_blocks(self, x, keep_attn=None, keep_out=None, keep_v=None):
+        """Embedded tokens [B, N, D] -> pre_layrnorm, then every block; the final states [B, N, D].
+        keep_attn / keep_out / keep_v receive each block's attention, output and values."""
         x = self.pre_layrnorm(x)
         for b in self.vblocks:
-            x = b(x, keep=keep_attn)
+            x = b(x, keep=keep_attn, keep_v=keep_v)
             if keep_out is not None:
                 keep_out.append(x)
         return x
@@ -297,6 +301,28 @@ class TinyCLIP(nn.Module):
                 ("text_projection.weight", self.text_projection.weight),
                 ("logit_scale", self.logit_scale)]
         return out
+
+    @classmethod
+    def from_dir(cls, d):
+        """Loads an exported directory (config.json + model.safetensors, HF names) for more training
+        or analysis; the inverse of hf_config + hf_state."""
+        from st_io import load_safetensors
+        with open(os.path.join(d, "config.json")) as f:
+            hf = json.load(f)
+        v, t = hf["vision_config"], hf["text_config"]
+        cfg = {"embed_dim": hf["projection_dim"],
+               "vision": {"width": v["hidden_size"], "mlp": v["intermediate_size"],
+                          "heads": v["num_attention_heads"], "layers": v["num_hidden_layers"],
+                          "image_size": v["image_size"], "patch": v["patch_size"]},
+               "text": {"width": t["hidden_size"], "mlp": t["intermediate_size"],
+                        "heads": t["num_attention_heads"], "layers": t["num_hidden_layers"],
+                        "vocab": t["vocab_size"], "context": t["max_position_embeddings"]}}
+        model = cls(cfg)
+        sd = load_safetensors(os.path.join(d, "model.safetensors"))
+        with torch.no_grad():
+            for name, p in model.hf_params():
+                p.copy_(sd[name].reshape(p.shape))
+        return model
 
     def hf_state(self):
         """{HF CLIPModel tensor name: detached fp32 tensor}."""

@@ -45,6 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "reference"))
 import gen_dataset as gd  # noqa: E402
+import probe  # noqa: E402
 import tinyclip as tc  # noqa: E402
 from st_io import save_safetensors  # noqa: E402
 
@@ -107,7 +108,7 @@ def make_batch(rng, n, size, hard_p=0.4):
     return np.stack(imgs), np.stack(feats), caps, np.stack(reqs), objss
 
 
-def vision_tokens_masked(model, pixels, ratio, keep_out=None):
+def vision_tokens_masked(model, pixels, ratio, keep_out=None, keep_v=None):
     """Training forward of the vision tower with FLIP-style random patch dropping.
 
     pixels [B,3,S,S] normalised.  A random share `ratio` of the G*G patch tokens of each image is
@@ -115,13 +116,13 @@ def vision_tokens_masked(model, pixels, ratio, keep_out=None):
     remaining [B, 1 + keep, D] tokens.  ratio 0 is exactly model.vision_tokens.  Inference (the
     engine, evaluate.py) always sees every token."""
     if ratio <= 0:
-        return model.vision_tokens(pixels, keep_out=keep_out)
+        return model.vision_tokens(pixels, keep_out=keep_out, keep_v=keep_v)
     x = model.vision_embed(pixels)
     n = x.shape[1] - 1
     keep = max(1, n - int(round(ratio * n)))
     idx = torch.rand(x.shape[0], n).argsort(1)[:, :keep] + 1
     x = torch.cat([x[:, :1], torch.gather(x, 1, idx[:, :, None].expand(-1, -1, x.shape[2]))], 1)
-    return model.vision_blocks(x, keep_out=keep_out)
+    return model.vision_blocks(x, keep_out=keep_out, keep_v=keep_v)
 
 
 def multi_positive_loss(logits, pos):
@@ -129,6 +130,72 @@ def multi_positive_loss(logits, pos):
     keep = pos.any(1)
     lg, ps = logits[keep], pos[keep]
     return (torch.logsumexp(lg, 1) - torch.logsumexp(lg.masked_fill(~ps, float("-inf")), 1)).mean()
+
+
+def dense_embeddings(model, layer, outs, vals, kind):
+    """Per-patch-token embeddings [B, N-1, E] (normalised) of block `layer` for the MIL loss.
+
+    kind "value": the token's value contribution through the block's attention output,
+    out_proj.weight @ v_j (heads concatenated, no bias), centred and scaled like ln_post
+    (ln_post's weight; no bias, no variance: the result is normalised), then proj.  This is what
+    LeGrad's gradient with respect to block `layer`'s attention reads for key token j.
+    kind "resid": the block's output token z_j through ln_post and proj (MaskCLIP-style)."""
+    if kind == "value":
+        v = vals[layer]                                   # [B, H, N, d]
+        B, H, N, d = v.shape
+        c = F.linear(v.transpose(1, 2).reshape(B, N, H * d), model.vblocks[layer].out_proj.weight)
+        c = (c - c.mean(-1, keepdim=True)) * model.post_layernorm.weight
+        e = model.visual_projection(c)
+    else:
+        e = model.visual_projection(model.post_layernorm(outs[layer]))
+    return F.normalize(e[:, 1:], dim=-1)
+
+
+def mil_loss(dense, t_fixed, pos_fixed, scale):
+    """Multiple-instance contrastive loss: the image-prompt score is the best patch token's cosine.
+
+    dense [B, N-1, E] normalised, t_fixed [P, E] normalised single-object prompts, pos_fixed [B, P]
+    (prompt p names an object of image b).  Symmetric multi-positive loss over max_j cos."""
+    s = (dense @ t_fixed.T).max(1)[0] * scale            # [B, P]
+    return 0.5 * (multi_positive_loss(s, pos_fixed) + multi_positive_loss(s.T, pos_fixed.T))
+
+
+def exclusive_mil_loss(dense, t_pairs, pos_pairs, scale):
+    """Within-image competition: every object the image holds must win some token.
+
+    dense [B, N-1, E] normalised token embeddings, t_pairs [Q, E] the normalised colour-shape prompts,
+    pos_pairs [B, Q] (prompt q names an object of image b).  Each token's scores over the Q prompts
+    go through a softmax; for every prompt the image holds, the best token's log-probability of that
+    prompt is maximised.  A red square's tokens can then not also be the red circle's best evidence:
+    shape must separate same-colour objects token by token.  No masks are used, only the labels the
+    captions carry."""
+    logp = ((dense @ t_pairs.T) * scale).log_softmax(-1)          # [B, N-1, Q]
+    best = logp.max(1)[0]                                            # [B, Q]
+    return -(best * pos_pairs).sum() / pos_pairs.sum().clamp(min=1)
+
+
+def attention_mil_loss(dense, t_pairs, pos_pairs, scale):
+    """Attention-pooling MIL: where a prompt looks must hold that object, not another one.
+
+    dense [B, N-1, E] normalised token embeddings, t_pairs [Q, E] the normalised colour-shape prompts,
+    pos_pairs [B, Q] bool (prompt q names an object of image b).  In every image that holds two or
+    more objects, for each prompt q it holds, the tokens are pooled with weights
+    softmax_j(scale * cos(token j, q)), the prompt's own spatial ranking, and the pooled embedding must
+    be classified as q among the prompts of the image's objects.  If a red circle's ranking favours a
+    red square's tokens, the pooled embedding reads as a red square and the loss pushes the ranking
+    back onto the circle.  Only the image's own objects compete, so spreading one object's evidence
+    over the whole image is penalised, not rewarded.  Image-level labels only; no masks."""
+    multi = pos_pairs.sum(1) >= 2
+    if not multi.any():
+        return dense.sum() * 0.0
+    dense, pos_pairs = dense[multi], pos_pairs[multi]
+    s = dense @ t_pairs.T * scale                                    # [B', N-1, Q]
+    w = s.softmax(1)                                                 # spatial weights per prompt
+    pooled = F.normalize(torch.einsum("bjq,bje->bqe", w, dense), dim=-1)   # [B', Q, E]
+    logits = pooled @ t_pairs.T * scale                              # [B', Q (pooled for), Q (class)]
+    logits = logits.masked_fill(~pos_pairs[:, None, :], float("-inf"))
+    b, q = pos_pairs.nonzero(as_tuple=True)
+    return F.cross_entropy(logits[b, q], q)
 
 
 def tokenizer_from_corpus():
@@ -194,17 +261,38 @@ def main():
     ap.add_argument("--aux-mean", type=float, default=0.0,
                     help="weight of the contrastive loss on LeGrad's mean-pooled per-layer embeddings (0 = off)")
     ap.add_argument("--aux-layers", type=int, default=2, help="number of last blocks that get the auxiliary loss")
+    ap.add_argument("--heads", type=int, default=0, help="attention heads per block (0 = width / 32)")
+    ap.add_argument("--mil", type=float, default=0.0,
+                    help="weight of the token-level multiple-instance contrastive loss (0 = off)")
+    ap.add_argument("--mil-layers", default="-2,-1", help="blocks (Python indices) that get the MIL loss")
+    ap.add_argument("--mil-feat", choices=["value", "resid"], default="value",
+                    help="token embedding of the MIL loss (see dense_embeddings)")
+    ap.add_argument("--mil-excl", type=float, default=0.0,
+                    help="weight of the within-image exclusive MIL loss (exclusive_mil_loss; 0 = off)")
+    ap.add_argument("--mil-shape", type=float, default=0.0,
+                    help="weight of the MIL loss over the 6 shape-only prompts alone (0 = off)")
+    ap.add_argument("--mil-attn", type=float, default=0.0,
+                    help="weight of the attention-pooling MIL loss (attention_mil_loss; 0 = off)")
+    ap.add_argument("--init", help="start from this exported model directory instead of random weights")
+    ap.add_argument("--data-seed", type=int, default=None,
+                    help="seed of the training-image stream (default: --seed); give a new one when continuing with --init")
+    ap.add_argument("--val-pointing", type=int, default=200,
+                    help="validation images for LeGrad pointing at each evaluation (0 = off)")
     a = ap.parse_args()
 
     torch.manual_seed(a.seed)
-    rng = np.random.default_rng(a.seed)
+    rng = np.random.default_rng(a.seed if a.data_seed is None else a.data_seed)
     tok, merges = tokenizer_from_corpus()
+    heads = a.heads or a.width // 32
     cfg = {"embed_dim": a.width,
-           "vision": {"width": a.width, "mlp": 4 * a.width, "heads": a.width // 32, "layers": a.layers,
+           "vision": {"width": a.width, "mlp": 4 * a.width, "heads": heads, "layers": a.layers,
                       "image_size": a.size, "patch": a.patch},
-           "text": {"width": a.width, "mlp": 4 * a.width, "heads": a.width // 32, "layers": a.layers,
+           "text": {"width": a.width, "mlp": 4 * a.width, "heads": heads, "layers": a.layers,
                     "vocab": len(tok.encoder), "context": 77}}
-    model = tc.TinyCLIP(cfg)
+    model = tc.TinyCLIP.from_dir(a.init) if a.init else tc.TinyCLIP(cfg)
+    L = model.cfg["vision"]["layers"]
+    mil_layers = sorted({int(x) % L for x in a.mil_layers.split(",")}) if a.mil > 0 or a.mil_excl > 0 or a.mil_shape > 0 or a.mil_attn > 0 else []
+    layer_sets = {"last2": list(range(max(0, L - 2), L)), "all": list(range(L))}
     aux_layers = list(range(max(0, a.layers - a.aux_layers), a.layers)) if a.aux_mean > 0 else []
     nparam = sum(p.numel() for p in model.parameters())
     decay = [p for p in model.parameters() if p.dim() >= 2]
@@ -215,6 +303,9 @@ def main():
     fixed_req = torch.from_numpy(fixed_requirements())
     vrng = np.random.default_rng(10_000 + a.seed)
     vimgs, _, _, _, vobjs = make_batch(vrng, 512, a.size)
+    pval = probe.ValSet(np.random.default_rng(30_000 + a.seed), a.val_pointing, a.size) if a.val_pointing else None
+    sval = probe.ValSet(np.random.default_rng(40_000 + a.seed), a.val_pointing, a.size, hard_p=1.0,
+                        same_colour=True) if a.val_pointing else None
     print("params %d  vocab %d  threads %d" % (nparam, len(tok.encoder), torch.get_num_threads()), flush=True)
 
     t0 = time.time()
@@ -230,8 +321,8 @@ def main():
         req = torch.cat([torch.from_numpy(reqs), fixed_req])
         feat = torch.from_numpy(feats)
         pos = ((1 - feat) @ req.T) == 0          # [B, B + 48]: text j is true for image i
-        outs = []
-        tokens = vision_tokens_masked(model, tc.normalise(imgs), a.mask_ratio, keep_out=outs)
+        outs, vals = [], []
+        tokens = vision_tokens_masked(model, tc.normalise(imgs), a.mask_ratio, keep_out=outs, keep_v=vals)
         e = F.normalize(model.visual_projection(model.post_layernorm(tokens[:, 0])), dim=-1)
         t = F.normalize(model.encode_text(all_ids), dim=-1)
         scale = model.logit_scale.exp()
@@ -242,6 +333,21 @@ def main():
             la = scale * f @ t.T
             loss = loss + a.aux_mean / len(aux_layers) * 0.5 * (
                 multi_positive_loss(la, pos) + multi_positive_loss(la.T, pos.T))
+        if mil_layers:
+            pos_fixed = pos[:, a.batch:]
+            for l in mil_layers:
+                dense = dense_embeddings(model, l, outs, vals, a.mil_feat)
+                if a.mil > 0:
+                    loss = loss + a.mil / len(mil_layers) * mil_loss(dense, t[a.batch:], pos_fixed, scale)
+                if a.mil_shape > 0:   # shape without colour: same-colour objects must differ token by token
+                    loss = loss + a.mil_shape / len(mil_layers) * mil_loss(
+                        dense, t[a.batch + NS * NC:], pos_fixed[:, NS * NC:], scale)
+                if a.mil_attn > 0:
+                    loss = loss + a.mil_attn / len(mil_layers) * attention_mil_loss(
+                        dense, t[a.batch:a.batch + NS * NC], pos_fixed[:, :NS * NC], scale)
+                if a.mil_excl > 0:
+                    loss = loss + a.mil_excl / len(mil_layers) * exclusive_mil_loss(
+                        dense, t[a.batch:a.batch + NS * NC], pos_fixed[:, :NS * NC].float(), scale)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -252,8 +358,21 @@ def main():
                   (step, loss.item(), lr, model.logit_scale.exp().item(), time.time() - t0), flush=True)
         if step % a.eval_every == 0 or step == a.steps:
             zs1, zsa = zero_shot(model, tok, vimgs, vobjs)
-            hist.append({"step": step, "wall_s": round(time.time() - t0, 1), "zs_single": zs1, "zs_any": zsa})
-            print("eval step %d  zero-shot single %.3f  any %.3f" % (step, zs1, zsa), flush=True)
+            rec = {"step": step, "wall_s": round(time.time() - t0, 1), "zs_single": zs1, "zs_any": zsa}
+            msg = ""
+            if pval is not None:
+                pt = probe.pointing_scores(model, tok, pval, layer_sets)
+                for k, v in pt.items():
+                    rec.update({"pointing_" + k: v["pointing"], "pointing_hard_" + k: v["pointing_hard"],
+                                "mass_in_" + k: v["mass_in"]})
+                    msg += "  pointing %s %.3f (hard %.3f) mass-in %.3f" % (
+                        k, v["pointing"], v["pointing_hard"], v["mass_in"])
+            if sval is not None:
+                sc = probe.pointing_scores(model, tok, sval, {"last2": layer_sets["last2"]})["last2"]
+                rec["pointing_same_colour_last2"] = sc["pointing"]
+                msg += "  same-colour %.3f" % sc["pointing"]
+            hist.append(rec)
+            print("eval step %d  zero-shot single %.3f  any %.3f%s" % (step, zs1, zsa, msg), flush=True)
             export(model, tok, merges, a.out, time.time() - t0, step,
                    {"params": nparam, "args": vars(a), "history": hist,
                     "threads": os.environ.get("OPENBLAS_NUM_THREADS")})

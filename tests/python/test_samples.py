@@ -126,3 +126,106 @@ def test_training_patch_dropping():
     assert torch.allclose(permuted[:, 0], full[:, 0], atol=1e-5)
     half = train.vision_tokens_masked(model, x, 0.5)
     assert half.shape == (2, 1 + 8, 32)
+
+
+def _tiny_model(torch, tc, heads=2):
+    """A 3-block vision tower on 16 px (4 x 4 grid) with the sample tokenizer's vocabulary size."""
+    import train
+    torch.manual_seed(0)
+    vocab = len(train.tokenizer_from_corpus()[0].encoder)
+    cfg = {"embed_dim": 16, "vision": {"width": 32, "mlp": 64, "heads": heads, "layers": 3, "image_size": 16,
+                                       "patch": 4},
+           "text": {"width": 32, "mlp": 64, "heads": heads, "layers": 1, "vocab": vocab, "context": 77}}
+    model = tc.TinyCLIP(cfg)
+    with torch.no_grad():   # sharper attention than the initialisation, so the maps are not flat
+        for b in model.vblocks:
+            b.q_proj.weight.mul_(3.0)
+            b.k_proj.weight.mul_(3.0)
+    return model
+
+
+def test_export_roundtrip(tmp_path):
+    """TinyCLIP.from_dir reads back exactly what train.export wrote (HF names, config)."""
+    torch = pytest.importorskip("torch")
+    tc = pytest.importorskip("tinyclip")
+    train = pytest.importorskip("train")
+    model = _tiny_model(torch, tc)
+    tok, merges = train.tokenizer_from_corpus()
+    train.export(model, tok, merges, str(tmp_path), 0.0, 0, {})
+    back = tc.TinyCLIP.from_dir(str(tmp_path))
+    assert back.cfg["vision"] == model.cfg["vision"]
+    for (na, pa), (nb, pb) in zip(model.hf_params(), back.hf_params()):
+        assert na == nb and torch.equal(pa, pb), na
+
+
+def test_probe_legrad_matches_reference(tmp_path):
+    """probe.legrad_maps (batched over images, used for validation pointing during training) gives the
+    reference's official LeGrad maps (tests/reference/ref_legrad.py, one image at a time)."""
+    torch = pytest.importorskip("torch")
+    tc = pytest.importorskip("tinyclip")
+    train = pytest.importorskip("train")
+    import probe
+    from clip_ref import load_model_dir
+    from ref_legrad import legrad_official
+    model = _tiny_model(torch, tc)
+    tok, merges = train.tokenizer_from_corpus()
+    train.export(model, tok, merges, str(tmp_path), 0.0, 0, {})
+    ref = load_model_dir(str(tmp_path))
+    g = torch.Generator().manual_seed(1)
+    pixels = torch.randn(3, 3, 16, 16, generator=g)
+    temb = torch.nn.functional.normalize(torch.randn(3, 16, generator=g), dim=-1)
+    for layers in ([1, 2], [0, 1, 2]):
+        got = probe.legrad_maps(model, pixels, temb, layers)
+        assert got.shape == (3, 16, 16)
+        for i in range(3):
+            want = legrad_official(ref, pixels[i], temb[i:i + 1], layers)["final"][0]
+            g_i = got[i]
+            g_i = (g_i - g_i.min()) / (g_i.max() - g_i.min())
+            assert torch.allclose(g_i, want, atol=1e-4), (layers, i, float((g_i - want).abs().max()))
+
+
+def test_mil_loss():
+    """train.mil_loss scores an (image, prompt) pair by its best token: an image whose one token
+    matches the prompt beats one whose tokens do not; the value-path embeddings are unit vectors of
+    the projection's size, one per patch token."""
+    torch = pytest.importorskip("torch")
+    tc = pytest.importorskip("tinyclip")
+    train = pytest.importorskip("train")
+    t = torch.eye(4)[:2]                                   # 2 prompts in a 4-d embedding space
+    dense = torch.zeros(2, 3, 4)
+    dense[:, :, 2] = 1.0                                   # every token points elsewhere ...
+    dense[0, 1] = torch.tensor([1.0, 0, 0, 0])             # ... but image 0's token 1 matches prompt 0
+    dense[1, 2] = torch.tensor([0, 1.0, 0, 0])             # and image 1's token 2 matches prompt 1
+    pos = torch.tensor([[True, False], [False, True]])
+    good = train.mil_loss(dense, t, pos, 10.0)
+    bad = train.mil_loss(dense, t, ~pos, 10.0)
+    assert good < 0.01 and bad > 5.0, (good, bad)
+    model = _tiny_model(torch, tc)
+    outs, vals = [], []
+    model.vision_tokens(torch.randn(2, 3, 16, 16), keep_out=outs, keep_v=vals)
+    for kind in ("value", "resid"):
+        e = train.dense_embeddings(model, 2, outs, vals, kind)
+        assert e.shape == (2, 16, 16)
+        assert torch.allclose(e.norm(dim=-1), torch.ones(2, 16), atol=1e-5)
+
+
+def test_attention_mil_loss():
+    """train.attention_mil_loss: a red circle and a red square share a colour (embedding axis 0) and
+    differ in shape (axes 1, 2).  With clean tokens each prompt's spatial ranking favours its own
+    object and the loss is small.  With a weak circle token and a square token that also leans to
+    'circle', the red circle's ranking prefers the square (what a confused map does); the pooled
+    embedding then reads as a red square and the loss is large."""
+    torch = pytest.importorskip("torch")
+    train = pytest.importorskip("train")
+    F = torch.nn.functional
+    t = F.normalize(torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0]]), dim=-1)   # red circle, red square
+    tok = lambda *v: F.normalize(torch.tensor(v), dim=-1)
+    pos = torch.tensor([[True, True]])
+    clean = torch.stack([tok(1.0, 1.2, 0.0, 0.0), tok(1.0, 0.0, 1.2, 0.0), tok(0.0, 0.0, 0.0, 1.0)])[None]
+    good = train.attention_mil_loss(clean, t, pos, 50.0)
+    confused = torch.stack([tok(1.0, 0.3, 0.0, 0.8), tok(1.0, 0.1, 0.3, 0.0), tok(0.0, 0.0, 0.0, 1.0)])[None]
+    assert int((confused[0] @ t[0]).argmax()) == 1          # the red circle's best token is the square
+    bad = train.attention_mil_loss(confused, t, pos, 50.0)
+    assert good < 0.05 and bad > 1.0, (good, bad)
+    # Relabelling both prompts and objects leaves the loss unchanged.
+    assert torch.isclose(train.attention_mil_loss(clean[:, [1, 0, 2]], t[[1, 0]], pos, 50.0), good)
