@@ -16,7 +16,10 @@ reference (tests/reference/clip_ref.py), so this also checks the export.  Maps:
 Each (image, object) pair is explained with "a photo of a <colour> <shape>" and scored with the same
 definitions as engine/metrics.c: IoU of {map > thr} with the object (thr = the map's mean, and 0.5),
 pointing (first maximum in row-major order on the object), mass-in (share of the map on the object).
-"Hard" pairs are those whose image holds another object of the same colour or the same shape.
+"Hard" pairs are those whose image holds another object of the same colour or the same shape; their
+pointing is also given for each kind apart, with a breakdown of where each method's maximum falls
+(on the object, on the background within 3 px of it or farther, on another object of the same colour,
+of the same shape, or on another object).
 Zero-shot: top-1 over the 42 "a photo of a <colour> <shape>" prompts, on single-object images and on
 all images (a hit when the top prompt names any object of the image).
 """
@@ -50,6 +53,29 @@ def iou(m, obj, thr=None):
 
 def pointing(m, obj):
     return float(obj.reshape(-1)[int(np.argmax(m.reshape(-1)))])  # argmax = first maximum
+
+
+def peak_place(m, mask, o, objs):
+    """Where the map's first maximum falls, for the miss breakdown: "object" (a hit), "background <= 3 px"
+    or "background > 3 px" (Euclidean distance to the nearest object pixel), or on another object that
+    shares the target's "same colour", else its "same shape", else an "other object"."""
+    y, x = divmod(int(np.argmax(m.reshape(-1))), m.shape[1])
+    v = int(mask[y, x])
+    if v == int(o["object"]):
+        return "object"
+    if v == 0:
+        ys, xs = np.nonzero(mask == int(o["object"]))
+        d = float(np.sqrt(((ys - y) ** 2 + (xs - x) ** 2).min())) if len(ys) else float("inf")
+        return "background <= 3 px" if d <= 3 else "background > 3 px"
+    q = [p for p in objs if int(p["object"]) == v]
+    if q and q[0]["colour"] == o["colour"]:
+        return "same colour"
+    if q and q[0]["shape"] == o["shape"]:
+        return "same shape"
+    return "other object"
+
+
+PLACES = ["object", "background <= 3 px", "background > 3 px", "same colour", "same shape", "other object"]
 
 
 def mass_in(m, obj):
@@ -116,15 +142,19 @@ def main():
         raw = raw_attention(model, pixels)
         for j, o in enumerate(objs):
             obj = mask == int(o["object"])
-            hard = any(p is not o and (p["colour"] == o["colour"] or p["shape"] == o["shape"]) for p in objs)
+            same_colour = any(p is not o and p["colour"] == o["colour"] for p in objs)
+            same_shape = any(p is not o and p["shape"] == o["shape"] for p in objs)
+            hard = same_colour or same_shape
             rec = lambda m: {"iou_mean": iou(m, obj), "iou_05": iou(m, obj, 0.5), "pointing": pointing(m, obj),
-                             "mass_in": mass_in(m, obj), "hard": hard, "shape": o["shape"]}
+                             "mass_in": mass_in(m, obj), "hard": hard, "same_colour": same_colour,
+                             "same_shape": same_shape, "shape": o["shape"], "peak": peak_place(m, mask, o, objs)}
             for k in methods:
                 scores[k].append(rec(maps[k][j]))
             scores["raw attention (last block)"].append(rec(raw))
             area = float(obj.mean())
             scores["uniform"].append({"iou_mean": 0.0, "iou_05": iou(np.ones_like(raw), obj, 0.5),
-                                      "pointing": area, "mass_in": area, "hard": hard, "shape": o["shape"]})
+                                      "pointing": area, "mass_in": area, "hard": hard, "same_colour": same_colour,
+                                      "same_shape": same_shape, "shape": o["shape"], "peak": None})
 
     def agg(rs, key):
         v = [r[key] for r in rs if not np.isnan(r[key])]
@@ -140,10 +170,21 @@ def main():
         hard = [r for r in rs if r["hard"]]
         m = {"miou_mean": agg(rs, "iou_mean"), "miou_05": agg(rs, "iou_05"), "pointing": agg(rs, "pointing"),
              "pointing_hard": agg(hard, "pointing"), "mass_in": agg(rs, "mass_in"),
+             "pointing_same_colour": agg([r for r in rs if r["same_colour"]], "pointing"),
+             "pointing_same_shape": agg([r for r in rs if r["same_shape"]], "pointing"),
+             "peak_places": {p: sum(r["peak"] == p for r in rs) for p in PLACES} if rs[0]["peak"] else None,
              "per_shape_pointing": {s: agg([r for r in rs if r["shape"] == s], "pointing") for s in gd.SHAPES}}
         res["methods"][k] = m
         print("%-28s %8.3f %8.3f %8.1f%% %8.1f%% %8.3f" % (k, m["miou_mean"], m["miou_05"], 100 * m["pointing"],
                                                       100 * m["pointing_hard"], m["mass_in"]))
+    n_sc = sum(r["same_colour"] for r in scores["uniform"])
+    n_ss = sum(r["same_shape"] for r in scores["uniform"])
+    print("pointing on pairs whose image holds another object of the same colour (%d) / shape (%d):" % (n_sc, n_ss))
+    for k in list(methods) + ["raw attention (last block)"]:
+        m = res["methods"][k]
+        print("  %-26s %5.1f%% / %5.1f%%   maximum on: %s" % (
+            k, 100 * m["pointing_same_colour"], 100 * m["pointing_same_shape"],
+            ", ".join("%s %d" % (p, n) for p, n in m["peak_places"].items())))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=2)

@@ -2,32 +2,44 @@
 """Train the built-in CLIP on synthetic shapes (CPU, Debian python3-torch) and export it for the engine.
 
 Usage:
-    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 /usr/bin/python3 samples/train.py --out samples/model \
-        [--steps 2400] [--batch 64] [--seed 0]
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 /usr/bin/python3 samples/train.py --out DIR \
+        [--steps 2400] [--batch 64] [--seed 0] [--init DIR --data-seed N] [options below]
 
-Recipe (docs/model-card.md):
+The shipped model is two runs of this script (samples/train_recipe.sh): stage 1 with the defaults
+from random weights, stage 2 from stage 1's export with --init, --data-seed 1, --lr 5e-4,
+--warmup 100, --mil 3, --hard-frac 0.9.  Recipe and results: docs/model-card.md.
   * data: samples/gen_dataset.make_sample, generated on the fly (never repeats), 64 px, 1-3 objects;
+    --hard-frac (default 0.75) of the multi-object images have two objects sharing a colour or a
+    shape (the held-out set keeps 0.4);
   * captions name a random non-empty subset of the image's objects, in random order, as
     "a photo of a red circle and a blue star"; 15 % of the phrases name the shape only ("a star");
   * text candidates per step = the batch captions + the 42 colour-shape prompts + the 6 shape prompts;
   * loss: symmetric contrastive loss with learned temperature where EVERY true (image, text) pair
     counts as a positive: -log(sum of softmax over the positives), image->text and text->image;
-  * optional (--aux-mean W, off in the shipped recipe): the same loss on the embedding LeGrad
-    differentiates at each of the last --aux-layers blocks, normalize(ln_post(mean of all tokens) @
-    proj).  Tried with W = 0.5 on 2 blocks: pointing fell from 70 % to 58 % at step 1750, so it is off;
+  * plus --mil W (default 2) times the token-level multiple-instance loss (mil_loss) at each of the
+    --mil-layers blocks (default the last two, the blocks LeGrad reads by default), averaged over
+    them: each patch token's value contribution through the block's attention (dense_embeddings
+    "value") is projected like the image embedding, the image-prompt score is the best token's
+    cosine with the prompt, and the same multi-positive loss runs over the 48 fixed prompts.  Only
+    the image-level labels the captions carry are used, never the masks;
   * model: OpenAI CLIP architecture, ViT patch 8 on 64 px, width 128, 4 layers, 4 heads; text width
     128, 4 layers, BPE vocabulary trained on the caption words; embed 128;
   * AdamW lr 1e-3, betas (0.9, 0.98), weight decay 0.05, 200 warm-up steps, cosine decay to 0 at --steps;
-  * experiments (off in the shipped recipe, results in docs/model-card.md): --patch 4 (16 x 16 grid),
-    --hard-frac (share of multi-object training images where two objects share a colour or a shape;
-    the held-out set keeps 0.4), --mask-ratio (FLIP-style random patch dropping during training).
+  * experiments (off by default; results in docs/model-card.md): --patch 4 (16 x 16 grid),
+    --mask-ratio (FLIP-style patch dropping), --aux-mean (contrastive loss on LeGrad's mean-pooled
+    per-layer embedding), --mil-feat resid, --mil-excl, --mil-shape, --mil-attn (variants of the
+    token-level loss, see their functions).
+Every --eval-every steps: zero-shot accuracy on 512 generated validation images, and LeGrad pointing
+(probe.py) on --val-pointing generated images (seeds 10000/30000/40000 + --seed, never the held-out
+set), logged and kept in training.json's history.
 Speed: run one process per core with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (two threads were
 slower than one here: Debian's torch spins OpenMP against OpenBLAS).  With glibc's allocator told
 to keep its memory (MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=68719476736
 MALLOC_TOP_PAD_=1073741824) 25 patch-4 steps took 50.8 s instead of 68.3 s (kernel time 10 s
 instead of 31 s, spent mapping and zeroing the large attention tensors); the weights are the same.
 Measurements: docs/benchmarks.md.
-The HF directory is re-exported at every evaluation, so an interrupted run still leaves a model.
+The HF directory is re-exported at every evaluation, so an interrupted run still leaves a model;
+with --init, the starting model's training.json is kept in the new one under "init_training".
 Seeded: the same seed, step count and thread count give the same weights.
 """
 import argparse
@@ -243,7 +255,8 @@ def export(model, tok, merges, out, wall_s, step, extra):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="samples/model")
+    ap.add_argument("--out", required=True,
+                    help="directory to export to (samples/train_recipe.sh writes samples/model)")
     ap.add_argument("--steps", type=int, default=2400)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -256,13 +269,13 @@ def main():
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--mask-ratio", type=float, default=0.0,
                     help="share of patch tokens dropped at random in each training image (FLIP); 0 = off")
-    ap.add_argument("--hard-frac", type=float, default=0.4,
+    ap.add_argument("--hard-frac", type=float, default=0.75,
                     help="share of multi-object training images where two objects share a colour or a shape")
     ap.add_argument("--aux-mean", type=float, default=0.0,
                     help="weight of the contrastive loss on LeGrad's mean-pooled per-layer embeddings (0 = off)")
     ap.add_argument("--aux-layers", type=int, default=2, help="number of last blocks that get the auxiliary loss")
     ap.add_argument("--heads", type=int, default=0, help="attention heads per block (0 = width / 32)")
-    ap.add_argument("--mil", type=float, default=0.0,
+    ap.add_argument("--mil", type=float, default=2.0,
                     help="weight of the token-level multiple-instance contrastive loss (0 = off)")
     ap.add_argument("--mil-layers", default="-2,-1", help="blocks (Python indices) that get the MIL loss")
     ap.add_argument("--mil-feat", choices=["value", "resid"], default="value",
@@ -290,6 +303,10 @@ def main():
            "text": {"width": a.width, "mlp": 4 * a.width, "heads": heads, "layers": a.layers,
                     "vocab": len(tok.encoder), "context": 77}}
     model = tc.TinyCLIP.from_dir(a.init) if a.init else tc.TinyCLIP(cfg)
+    init_record = None   # the starting model's own training.json, kept in ours so the recipe stays traceable
+    if a.init and os.path.exists(os.path.join(a.init, "training.json")):
+        with open(os.path.join(a.init, "training.json")) as f:
+            init_record = json.load(f)
     L = model.cfg["vision"]["layers"]
     mil_layers = sorted({int(x) % L for x in a.mil_layers.split(",")}) if a.mil > 0 or a.mil_excl > 0 or a.mil_shape > 0 or a.mil_attn > 0 else []
     layer_sets = {"last2": list(range(max(0, L - 2), L)), "all": list(range(L))}
@@ -375,7 +392,7 @@ def main():
             print("eval step %d  zero-shot single %.3f  any %.3f%s" % (step, zs1, zsa, msg), flush=True)
             export(model, tok, merges, a.out, time.time() - t0, step,
                    {"params": nparam, "args": vars(a), "history": hist,
-                    "threads": os.environ.get("OPENBLAS_NUM_THREADS")})
+                    "threads": os.environ.get("OPENBLAS_NUM_THREADS"), "init_training": init_record})
     print("done %.1fs" % (time.time() - t0), flush=True)
 
 

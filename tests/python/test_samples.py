@@ -229,3 +229,29 @@ def test_attention_mil_loss():
     assert good < 0.05 and bad > 1.0, (good, bad)
     # Relabelling both prompts and objects leaves the loss unchanged.
     assert torch.isclose(train.attention_mil_loss(clean[:, [1, 0, 2]], t[[1, 0]], pos, 50.0), good)
+
+
+def test_evaluate_peak_place():
+    """samples/evaluate.py's miss breakdown puts a map's maximum in the right place, by hand-made cases."""
+    pytest.importorskip("torch")
+    evaluate = pytest.importorskip("evaluate")
+    mask = np.zeros((10, 10), np.uint8)
+    mask[2:5, 2:5] = 1          # the target: red square
+    mask[6:9, 6:9] = 2          # red circle: same colour
+    mask[0:2, 7:10] = 3         # blue square: same shape
+    objs = [{"object": "1", "colour": "red", "shape": "square"},
+            {"object": "2", "colour": "red", "shape": "circle"},
+            {"object": "3", "colour": "blue", "shape": "square"}]
+
+    def at(y, x):
+        m = np.zeros((10, 10), np.float32)
+        m[y, x] = 1.0
+        return evaluate.peak_place(m, mask, objs[0], objs)
+
+    assert at(3, 3) == "object"
+    assert at(3, 6) == "background <= 3 px"      # 2 px right of the square's edge column 4
+    assert at(9, 0) == "background > 3 px"       # distance to (4, 2) is sqrt(25 + 4)
+    assert at(7, 7) == "same colour"
+    assert at(0, 8) == "same shape"
+    objs[1]["colour"] = "green"
+    assert at(7, 7) == "other object"
