@@ -144,14 +144,20 @@ def _tiny_model(torch, tc, heads=2):
     return model
 
 
-def test_export_roundtrip(tmp_path):
-    """TinyCLIP.from_dir reads back exactly what train.export wrote (HF names, config)."""
+def _exported_tiny_model(tmp_path):
+    """(torch, tinyclip, model): _tiny_model, exported by train.export into tmp_path; skips without torch."""
     torch = pytest.importorskip("torch")
     tc = pytest.importorskip("tinyclip")
     train = pytest.importorskip("train")
     model = _tiny_model(torch, tc)
     tok, merges = train.tokenizer_from_corpus()
     train.export(model, tok, merges, str(tmp_path), 0.0, 0, {})
+    return torch, tc, model
+
+
+def test_export_roundtrip(tmp_path):
+    """TinyCLIP.from_dir reads back exactly what train.export wrote (HF names, config)."""
+    torch, tc, model = _exported_tiny_model(tmp_path)
     back = tc.TinyCLIP.from_dir(str(tmp_path))
     assert back.cfg["vision"] == model.cfg["vision"]
     for (na, pa), (nb, pb) in zip(model.hf_params(), back.hf_params()):
@@ -161,15 +167,10 @@ def test_export_roundtrip(tmp_path):
 def test_probe_legrad_matches_reference(tmp_path):
     """probe.legrad_maps (batched over images, used for validation pointing during training) gives the
     reference's official LeGrad maps (tests/reference/ref_legrad.py, one image at a time)."""
-    torch = pytest.importorskip("torch")
-    tc = pytest.importorskip("tinyclip")
-    train = pytest.importorskip("train")
+    torch, tc, model = _exported_tiny_model(tmp_path)
     import probe
     from clip_ref import load_model_dir
     from ref_legrad import legrad_official
-    model = _tiny_model(torch, tc)
-    tok, merges = train.tokenizer_from_corpus()
-    train.export(model, tok, merges, str(tmp_path), 0.0, 0, {})
     ref = load_model_dir(str(tmp_path))
     g = torch.Generator().manual_seed(1)
     pixels = torch.randn(3, 3, 16, 16, generator=g)
