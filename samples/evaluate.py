@@ -172,7 +172,7 @@ def main():
              "pointing_hard": agg(hard, "pointing"), "mass_in": agg(rs, "mass_in"),
              "pointing_same_colour": agg([r for r in rs if r["same_colour"]], "pointing"),
              "pointing_same_shape": agg([r for r in rs if r["same_shape"]], "pointing"),
-             "peak_places": {p: sum(r["peak"] == p for r in rs) for p in PLACES} if rs[0]["peak"] else None,
+             "peak_places": None if k == "uniform" else {p: sum(r["peak"] == p for r in rs) for p in PLACES},
              "per_shape_pointing": {s: agg([r for r in rs if r["shape"] == s], "pointing") for s in gd.SHAPES}}
         res["methods"][k] = m
         print("%-28s %8.3f %8.3f %8.1f%% %8.1f%% %8.3f" % (k, m["miou_mean"], m["miou_05"], 100 * m["pointing"],

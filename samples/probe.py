@@ -40,11 +40,11 @@ class ValSet:
         self.pairs = []
         for i, objs in enumerate(objss):
             for o in objs:
-                hard = any(p is not o and (p["colour"] == o["colour"] or p["shape"] == o["shape"])
-                           for p in objs)
-                if same_colour and not any(p is not o and p["colour"] == o["colour"] for p in objs):
+                shares_colour = any(p is not o and p["colour"] == o["colour"] for p in objs)
+                shares_shape = any(p is not o and p["shape"] == o["shape"] for p in objs)
+                if same_colour and not shares_colour:
                     continue
-                self.pairs.append((i, o, hard))
+                self.pairs.append((i, o, shares_colour or shares_shape))
 
 
 def legrad_maps(model, pixels, temb, layers):
@@ -74,8 +74,9 @@ def pointing_scores(model, tok, vs, layer_sets, batch=64):
     prompts = ["a photo of a %s %s" % (o["colour"], o["shape"]) for _, o, _ in vs.pairs]
     with torch.no_grad():
         uniq = sorted(set(prompts))
+        row = {p: k for k, p in enumerate(uniq)}
         t = F.normalize(model.encode_text(tok.batch(uniq)), dim=-1)
-        temb = t[[uniq.index(p) for p in prompts]]
+        temb = t[[row[p] for p in prompts]]
     out = {}
     for name, layers in layer_sets.items():
         hits, hard_hits, nhard, mass = 0, 0, 0, 0.0

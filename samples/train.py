@@ -286,7 +286,8 @@ def main():
                     help="weight of the MIL loss over the 6 shape-only prompts alone (0 = off)")
     ap.add_argument("--mil-attn", type=float, default=0.0,
                     help="weight of the attention-pooling MIL loss (attention_mil_loss; 0 = off)")
-    ap.add_argument("--init", help="start from this exported model directory instead of random weights")
+    ap.add_argument("--init", help="start from this exported model directory instead of random weights "
+                                   "(its config.json then gives the architecture and image size)")
     ap.add_argument("--data-seed", type=int, default=None,
                     help="seed of the training-image stream (default: --seed); give a new one when continuing with --init")
     ap.add_argument("--val-pointing", type=int, default=200,
@@ -307,8 +308,9 @@ def main():
     if a.init and os.path.exists(os.path.join(a.init, "training.json")):
         with open(os.path.join(a.init, "training.json")) as f:
             init_record = json.load(f)
-    L = model.cfg["vision"]["layers"]
-    mil_layers = sorted({int(x) % L for x in a.mil_layers.split(",")}) if a.mil > 0 or a.mil_excl > 0 or a.mil_shape > 0 or a.mil_attn > 0 else []
+    L, size = model.cfg["vision"]["layers"], model.cfg["vision"]["image_size"]
+    token_losses = any(w > 0 for w in (a.mil, a.mil_excl, a.mil_shape, a.mil_attn))
+    mil_layers = sorted({int(x) % L for x in a.mil_layers.split(",")}) if token_losses else []
     layer_sets = {"last2": list(range(max(0, L - 2), L)), "all": list(range(L))}
     aux_layers = list(range(max(0, a.layers - a.aux_layers), a.layers)) if a.aux_mean > 0 else []
     nparam = sum(p.numel() for p in model.parameters())
@@ -319,9 +321,9 @@ def main():
     fixed_ids = tok.batch(phrase_prompts())
     fixed_req = torch.from_numpy(fixed_requirements())
     vrng = np.random.default_rng(10_000 + a.seed)
-    vimgs, _, _, _, vobjs = make_batch(vrng, 512, a.size)
-    pval = probe.ValSet(np.random.default_rng(30_000 + a.seed), a.val_pointing, a.size) if a.val_pointing else None
-    sval = probe.ValSet(np.random.default_rng(40_000 + a.seed), a.val_pointing, a.size, hard_p=1.0,
+    vimgs, _, _, _, vobjs = make_batch(vrng, 512, size)
+    pval = probe.ValSet(np.random.default_rng(30_000 + a.seed), a.val_pointing, size) if a.val_pointing else None
+    sval = probe.ValSet(np.random.default_rng(40_000 + a.seed), a.val_pointing, size, hard_p=1.0,
                         same_colour=True) if a.val_pointing else None
     print("params %d  vocab %d  threads %d" % (nparam, len(tok.encoder), torch.get_num_threads()), flush=True)
 
@@ -331,7 +333,7 @@ def main():
         lr = a.lr * min(1.0, step / a.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / a.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
-        imgs, feats, caps, reqs, _ = make_batch(rng, a.batch, a.size, a.hard_frac)
+        imgs, feats, caps, reqs, _ = make_batch(rng, a.batch, size, a.hard_frac)
         ids = tok.batch(caps)
         n = max(ids.shape[1], fixed_ids.shape[1])
         all_ids = torch.cat([F.pad(ids, (0, n - ids.shape[1])), F.pad(fixed_ids, (0, n - fixed_ids.shape[1]))])
