@@ -5,7 +5,8 @@ BUILD   ?= build
 OPT     ?= -O2
 SAN     ?=
 PKGS    := openblas libcjson libutf8proc zlib sqlite3
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Evaluated when a recipe runs (=, not :=), so after `deps` has installed pkg-config and the packages.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fPIC \
            -D_GNU_SOURCE -Iengine $(PKG_CFLAGS) $(SAN)
@@ -35,7 +36,7 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
-$(BUILD)/%.o: %.c $(HEADERS)
+$(BUILD)/%.o: %.c $(HEADERS) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

@@ -19,6 +19,7 @@ if "libasan" in os.environ.get("LD_PRELOAD", ""):
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 Image = pytest.importorskip("PIL.Image")
+pytest.importorskip("regex", reason="the reference tokenizer needs python3-regex (scripts/deps.sh test installs it)")
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
 sys.path.insert(0, os.path.join(ROOT, "samples"))
 from clip_ref import load_model_dir  # noqa: E402
