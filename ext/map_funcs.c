@@ -5,6 +5,8 @@
 **   SELECT legrad_map_grid(map);                  -- JSON [[...], ...]: the raw grid, gh rows
 **   SELECT legrad_map_json(map);                  -- JSON: final min-max map at the input size
 **   SELECT legrad_map_json(map, 64, 48);          -- ... resized to width 64, height 48
+**   SELECT legrad_map_json(map, src_w, src_h);    -- crop frame: in the image's coordinates, null
+**                                                 -- outside the crop
 **   SELECT legrad_map_png(map);                   -- PNG heatmap (jet)
 **   SELECT legrad_map_png(map, readfile('x.jpg'), 0.4);  -- overlay on the image, alpha 0.4
 **   SELECT legrad_map_png(map, readfile('x.jpg'), 0.4, 'source');  -- ... at the image's size
@@ -12,10 +14,12 @@
 **
 ** All are SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC; a NULL map (or grid) gives NULL.  JSON results
 ** carry the JSON subtype (74).  Errors name the function, the argument, what was expected and what
-** was found.  Floats are printed with %.9g, so they read back as the same float32.
+** was found.  Floats are printed with %.9g, so they read back as the same float32.  Every output is
+** capped (lg_check_output_pixels: 16 Mi pixels; JSON text: LG_MAP_MAX_JSON_BYTES).
 **
 ** HOW IT WORKS: every function decodes its map argument with lg_map_decode() (engine/mapblob.c),
-** which validates the whole blob; the final map comes from lg_map_final() and PNGs from
+** which validates the whole blob; the final map comes from lg_map_final() (lg_map_final_source() in
+** the source image's coordinates) and PNGs from
 ** lg_render_png() (engine/render.c).  JSON text is built with sqlite3_str; legrad_map_from_grid()
 ** parses its JSON input with cJSON.
 */
