@@ -14,14 +14,16 @@
 **              = mask[p] == label       when label >= 0
 **   iou        = |{map > thr} ∩ object| / |{map > thr} ∪ object|, thr = mean(map) when threshold is
 **                NAN (Chefer et al.: foreground is Res > Res.mean()), else the given threshold.  An
-**                empty union (no object pixel and nothing above the threshold) gives NAN (undefined;
-**                SQLite turns a NaN result into NULL, so avg() skips it).  This is the foreground IoU
+**                empty object gives NAN (undefined; SQLite turns a NaN result into NULL, so avg()
+**                skips it).  This is the foreground IoU
 **                of one (map, object) pair; averaging it over pairs gives the demo's mIoU.
 **   pointing   = 1 when the map's maximum lies on the object, else 0.  Ties: the FIRST maximum in
 **                row-major order (smallest y, then smallest x) is the one that counts, so a constant
 **                map points at pixel (0, 0).
 **   mass_in    = Σ_{p ∈ object} map[p] / Σ_p map[p] (the map must be non-negative); NAN when the map
 **                sums to 0.
+**   An object with no pixel in the mask (e.g. cut off by the crop) gives NAN for iou and mass_in and
+**   hit = -1 for pointing: nothing of it was explained, so nothing is scored.
 ** Maps must be finite: a NaN or infinite value is an error, never silently compared.
 **
 ** Mask geometry (lg_mask_to_frame).  The image went through frame fr: resized from src_w x src_h to
@@ -156,12 +158,78 @@ int lg_mask_to_frame(const lg_mask *m, const lg_frame *fr, uint16_t *out, lg_err
   return 0;
 }
 
+/* One axis of lg_frame_region: [*lo, *hi) of source indices whose centre maps into [off, off+size). */
+static void region_axis(int src, int resized, int off, int size, int *lo, int *hi) {
+  int64_t a = 2 * (int64_t)off * src, b = 2 * (int64_t)(off + size) * src;
+  *lo = *hi = 0;
+  int s = 0;
+  while (s < src && (2 * (int64_t)s + 1) * resized < a) s++;
+  *lo = s;
+  while (s < src && (2 * (int64_t)s + 1) * resized < b) s++;
+  *hi = s;
+}
+
+void lg_frame_region(const lg_frame *fr, int *x0, int *y0, int *x1, int *y1) {
+  *x0 = *y0 = *x1 = *y1 = 0;
+  if (!fr || fr->src_w <= 0 || fr->src_h <= 0 || fr->rw <= 0 || fr->rh <= 0) return;
+  region_axis(fr->src_w, fr->rw, fr->cx, fr->size, x0, x1);
+  region_axis(fr->src_h, fr->rh, fr->cy, fr->size, y0, y1);
+}
+
+int lg_mask_coverage(const lg_mask *m, const lg_frame *fr, int label, size_t *inside, size_t *total,
+                     lg_err *err) {
+  if (!m || !m->v || !inside || !total) return lg_errf(err, "lg_mask_coverage: arguments must not be NULL");
+  int x0 = 0, y0 = 0, x1 = m->w, y1 = m->h;
+  if (fr && fr->src_w != 0) {
+    if (m->w != fr->src_w || m->h != fr->src_h)
+      return lg_errf(err, "mask: size %d x %d differs from the image's %d x %d", m->w, m->h, fr->src_w,
+                     fr->src_h);
+    lg_frame_region(fr, &x0, &y0, &x1, &y1);
+  }
+  size_t in = 0, all = 0;
+  for (int y = 0; y < m->h; y++)
+    for (int x = 0; x < m->w; x++)
+      if (on_object(m->v[(size_t)y * m->w + x], label)) {
+        all++;
+        in += (size_t)(x >= x0 && x < x1 && y >= y0 && y < y1);
+      }
+  *inside = in;
+  *total = all;
+  return 0;
+}
+
+int lg_mask_ids(const lg_mask *m, uint8_t seen[8192]) {
+  int n = 0;
+  memset(seen, 0, 8192);
+  if (!m || !m->v) return 0;
+  size_t np = (size_t)m->w * (size_t)m->h;
+  for (size_t i = 0; i < np; i++) {
+    uint16_t v = m->v[i];
+    if (!(seen[v >> 3] & (1u << (v & 7)))) {
+      seen[v >> 3] |= (uint8_t)(1u << (v & 7));
+      n++;
+    }
+  }
+  return n;
+}
+
+/* Number of object pixels in mask [n]. */
+static size_t object_size(const uint16_t *mask, size_t n, int label) {
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) k += (size_t)on_object(mask[i], label);
+  return k;
+}
+
 /* Foreground IoU of {map > threshold} against the object (threshold NAN = the map's mean). */
 int lg_metric_iou(const float *map, const uint16_t *mask, int w, int h, int label, double threshold,
                   double *iou, lg_err *err) {
   size_t n;
   if (!iou) return lg_errf(err, "lg_metric_iou: iou must not be NULL");
   if (check_args("lg_metric_iou", map, mask, w, h, label, &n, err)) return -1;
+  if (!object_size(mask, n, label)) {
+    *iou = NAN;
+    return 0;
+  }
   double thr = threshold;
   if (isnan(thr)) {
     double sum = 0;
@@ -174,7 +242,7 @@ int lg_metric_iou(const float *map, const uint16_t *mask, int w, int h, int labe
     inter += (size_t)(fg && obj);
     uni += (size_t)(fg || obj);
   }
-  *iou = uni ? (double)inter / (double)uni : NAN;
+  *iou = (double)inter / (double)uni; /* uni >= the object's size > 0 */
   return 0;
 }
 
@@ -184,6 +252,10 @@ int lg_metric_pointing(const float *map, const uint16_t *mask, int w, int h, int
   size_t n;
   if (!hit) return lg_errf(err, "lg_metric_pointing: hit must not be NULL");
   if (check_args("lg_metric_pointing", map, mask, w, h, label, &n, err)) return -1;
+  if (!object_size(mask, n, label)) {
+    *hit = -1;
+    return 0;
+  }
   size_t best = 0;
   for (size_t i = 1; i < n; i++)
     if (map[i] > map[best]) best = i;
@@ -197,6 +269,7 @@ int lg_metric_mass_in(const float *map, const uint16_t *mask, int w, int h, int 
   size_t n;
   if (!share) return lg_errf(err, "lg_metric_mass_in: share must not be NULL");
   if (check_args("lg_metric_mass_in", map, mask, w, h, label, &n, err)) return -1;
+  int empty = !object_size(mask, n, label);
   double in = 0, all = 0;
   for (size_t i = 0; i < n; i++) {
     if (map[i] < 0)
@@ -205,6 +278,6 @@ int lg_metric_mass_in(const float *map, const uint16_t *mask, int w, int h, int 
     all += map[i];
     if (on_object(mask[i], label)) in += map[i];
   }
-  *share = all > 0 ? in / all : NAN;
+  *share = empty || !(all > 0) ? NAN : in / all;
   return 0;
 }

@@ -14,6 +14,7 @@
 #include <stb/stb_image_write.h>
 
 #include "legrad.h"
+#include "metrics.h"
 
 int lg_map_final(const lg_map *m, int w, int h, float *out, int *constant, lg_err *err) {
   int W, H;
@@ -41,6 +42,66 @@ int lg_map_final(const lg_map *m, int w, int h, float *out, int *constant, lg_er
   for (size_t i = 0; i < n; i++) out[i] = is_const ? 0.0f : (out[i] - mn) / range;
   if (constant) *constant = is_const;
   return 0;
+}
+
+/* Bilinear sample positions (align_corners=False) of one axis: for source index s in [lo, hi), the
+** grid coordinate u = ((s + 0.5)·resized/src − off)·g/size − 0.5 clamped to [0, g − 1], split into
+** i0[s], i1[s] and the weight l[s] of i1. */
+static void axis_weights(int lo, int hi, int src, int resized, int off, int size, int g, int *i0, int *i1,
+                         float *l) {
+  for (int s = lo; s < hi; s++) {
+    double u = (((double)s + 0.5) * resized / src - off) * g / size - 0.5;
+    if (u < 0) u = 0;
+    if (u > g - 1) u = g - 1;
+    int a = (int)u;
+    i0[s] = a;
+    i1[s] = a + 1 < g ? a + 1 : a;
+    l[s] = (float)(u - a);
+  }
+}
+
+int lg_map_final_source(const lg_map *m, float *out, int *constant, lg_err *err) {
+  const lg_frame *f = &m->frame;
+  int rc = -1;
+  if (f->src_w <= 0 || f->src_h <= 0)
+    return lg_errf(err, "the map records no frame, so it has no source image coordinates");
+  if ((int64_t)f->src_w * f->src_h > LG_MAP_MAX_FINAL_PIXELS)
+    return lg_errf(err, "source size %dx%d out of range (expected 1..%d pixels)", f->src_w, f->src_h,
+                   LG_MAP_MAX_FINAL_PIXELS);
+  int x0, y0, x1, y1;
+  lg_frame_region(f, &x0, &y0, &x1, &y1);
+  int *ix0 = malloc(sizeof(int) * (size_t)f->src_w), *ix1 = malloc(sizeof(int) * (size_t)f->src_w);
+  int *iy0 = malloc(sizeof(int) * (size_t)f->src_h), *iy1 = malloc(sizeof(int) * (size_t)f->src_h);
+  float *lx = malloc(sizeof(float) * (size_t)f->src_w), *ly = malloc(sizeof(float) * (size_t)f->src_h);
+  if (!ix0 || !ix1 || !iy0 || !iy1 || !lx || !ly) {
+    lg_errf(err, "out of memory for a %dx%d map", f->src_w, f->src_h);
+    goto done;
+  }
+  axis_weights(x0, x1, f->src_w, f->rw, f->cx, f->size, m->gw, ix0, ix1, lx);
+  axis_weights(y0, y1, f->src_h, f->rh, f->cy, f->size, m->gh, iy0, iy1, ly);
+  float mn = INFINITY, mx = -INFINITY;
+  for (int y = 0; y < f->src_h; y++) {
+    float *row = out + (size_t)y * f->src_w;
+    for (int x = 0; x < f->src_w; x++) {
+      if (y < y0 || y >= y1 || x < x0 || x >= x1) { row[x] = NAN; continue; }
+      const float *g0 = m->grid + (size_t)iy0[y] * m->gw, *g1 = m->grid + (size_t)iy1[y] * m->gw;
+      float top = g0[ix0[x]] + lx[x] * (g0[ix1[x]] - g0[ix0[x]]);
+      float bot = g1[ix0[x]] + lx[x] * (g1[ix1[x]] - g1[ix0[x]]);
+      float v = top + ly[y] * (bot - top);
+      row[x] = v;
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
+  }
+  float range = mx - mn;
+  int is_const = !(range > 0.0f) || !isfinite(range);
+  for (size_t i = 0; i < (size_t)f->src_w * f->src_h; i++)
+    if (!isnan(out[i])) out[i] = is_const ? 0.0f : (out[i] - mn) / range;
+  if (constant) *constant = is_const;
+  rc = 0;
+done:
+  free(ix0); free(ix1); free(iy0); free(iy1); free(lx); free(ly);
+  return rc;
 }
 
 /* jet's segment data (matplotlib _cm._jet_data): per channel, (x, y) break points. */
@@ -111,6 +172,16 @@ int lg_render_png(const float *map, int w, int h, const lg_image *under, float a
   if (!rgb) return lg_errf(err, "out of memory for a %dx%d PNG", w, h);
   for (size_t i = 0; i < (size_t)w * h; i++) {
     uint8_t *px = rgb + 3 * i;
+    if (isnan(map[i])) { /* outside the explained region: the image dimmed */
+      for (int k = 0; k < 3; k++) px[k] = under ? (uint8_t)(under->rgb[3 * i + k] / 2) : 128;
+      continue;
+    }
+    int x = (int)(i % (size_t)w), y = (int)(i / (size_t)w);
+    if ((x > 0 && isnan(map[i - 1])) || (x + 1 < w && isnan(map[i + 1])) ||
+        (y > 0 && isnan(map[i - (size_t)w])) || (y + 1 < h && isnan(map[i + (size_t)w]))) {
+      px[0] = px[1] = px[2] = 255; /* the region's border */
+      continue;
+    }
     lg_colormap_jet(map[i], px);
     if (under)
       for (int k = 0; k < 3; k++)

@@ -28,6 +28,16 @@
 ** NULL).  out: [h, w], caller-allocated. */
 int lg_map_final(const lg_map *m, int w, int h, float *out, int *constant, lg_err *err);
 
+/* The final map in the source image's coordinates, for a map with a recorded frame: out is
+** [src_h, src_w].  A pixel whose centre lies outside the explained region (metrics.h lg_frame_region:
+** the part of the image the crop kept) is NAN.  Inside, the grid is sampled bilinearly
+** (align_corners=False) at the pixel centre's position in the model input,
+**     u = ((sx + 0.5)·rw/src_w − cx)·gw/size − 0.5  (clamped to [0, gw − 1]; likewise v),
+** so a squash frame gives exactly F.interpolate(size=(src_h, src_w)); then the inside pixels are
+** min-max normalised (constant: zeros, *constant = 1).  Errors when no frame is recorded or the source
+** is larger than LG_MAP_MAX_FINAL_PIXELS. */
+int lg_map_final_source(const lg_map *m, float *out, int *constant, lg_err *err);
+
 /* matplotlib's "jet" colormap as cm.jet(v, bytes=True): v in [0, 1] picks entry floor(v*256)
 ** (clamped to 0..255) of a 256-entry table sampled from jet's segments at i/255; channels are
 ** truncated to 8 bits.  v outside [0, 1] (or NaN) is clamped (NaN -> 0). */
@@ -41,7 +51,10 @@ int lg_image_to_map_frame(const lg_image *img, const lg_map *m, lg_image *out, l
 
 /* PNG (8-bit RGB) of map [h, w] (values in [0, 1]) through the jet colormap; with `under` (an image
 ** of the same w x h) the colours are alpha-blended over it: round((1-alpha)*pixel + alpha*jet).
-** alpha in [0, 1].  *png is malloc'ed.  Deterministic bytes for equal inputs. */
+** alpha in [0, 1].  *png is malloc'ed.  Deterministic bytes for equal inputs.
+** NAN marks a pixel outside the explained region (lg_map_final_source): it shows the image at half
+** brightness (floor(pixel / 2); mid-grey 128 without an image), and each region pixel with an
+** outside 4-neighbour is drawn white (255, 255, 255), a 1-pixel border around the region. */
 int lg_render_png(const float *map, int w, int h, const lg_image *under, float alpha,
                   unsigned char **png, size_t *n_png, lg_err *err);
 

@@ -3,8 +3,8 @@
 ** single home of their error messages.  Every message names the function, the argument (number and
 ** name), what was expected and what was found, e.g.
 **
-**   legrad(): argument 1 (image) must be a BLOB of encoded image bytes, found TEXT; to read a
-**   file use readfile('path')
+**   legrad(): argument 1 (image) must be a BLOB of encoded image bytes, found TEXT; pass the
+**   file's bytes (shell: readfile('path'); Python: open(path, 'rb').read())
 **   legrad(): argument 4 (options): unknown key "sise" (expected one of: model, size, resize, relu,
 **   cache)
 **
@@ -142,7 +142,7 @@ int lg_arg_image(sqlite3_value *v, const char *fn, int argno, const void **data,
   if (t == SQLITE_NULL) return 1;
   if (t == SQLITE_TEXT)
     return lg_errf(err, "%s(): argument %d (image) must be a BLOB of encoded image bytes, found "
-                        "TEXT; to read a file use readfile('path')", fn, argno);
+                        "TEXT; " LG_FILE_BYTES_HINT, fn, argno);
   if (t != SQLITE_BLOB)
     return lg_errf(err, "%s(): argument %d (image) must be a BLOB of encoded image bytes, found %s",
                    fn, argno, lg_type_name(t));

@@ -99,6 +99,9 @@ typedef struct lg_opts {
 ** "fn(): argument N (options): ...". */
 int lg_opts_parse(sqlite3_value *v, unsigned allowed, const char *fn, int argno, lg_opts *o,
                   lg_err *err);
+/* How a message tells the user to pass a file's bytes, in any host (shell, Python, ...). */
+#define LG_FILE_BYTES_HINT \
+  "pass the file's bytes (shell: readfile('path'); Python: open(path, 'rb').read())"
 /* The image argument must be a BLOB; sets *data and *n (data not copied).  Returns 1 when NULL. */
 int lg_arg_image(sqlite3_value *v, const char *fn, int argno, const void **data, int *n,
                  lg_err *err);

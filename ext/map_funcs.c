@@ -5,16 +5,21 @@
 **   SELECT legrad_map_grid(map);                  -- JSON [[...], ...]: the raw grid, gh rows
 **   SELECT legrad_map_json(map);                  -- JSON: final min-max map at the input size
 **   SELECT legrad_map_json(map, 64, 48);          -- ... resized to width 64, height 48
+**   SELECT legrad_map_json(map, src_w, src_h);    -- crop frame: in the image's coordinates, null
+**                                                 -- outside the crop
 **   SELECT legrad_map_png(map);                   -- PNG heatmap (jet)
 **   SELECT legrad_map_png(map, readfile('x.jpg'), 0.4);  -- overlay on the image, alpha 0.4
+**   SELECT legrad_map_png(map, readfile('x.jpg'), 0.4, 'source');  -- ... at the image's size
 **   SELECT legrad_map_from_grid('[[0,1],[2,3]]', '{"patch": 16}');  -- import a grid as a map
 **
 ** All are SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC; a NULL map (or grid) gives NULL.  JSON results
 ** carry the JSON subtype (74).  Errors name the function, the argument, what was expected and what
-** was found.  Floats are printed with %.9g, so they read back as the same float32.
+** was found.  Floats are printed with %.9g, so they read back as the same float32.  Every output is
+** capped (lg_check_output_pixels: 16 Mi pixels; JSON text: LG_MAP_MAX_JSON_BYTES).
 **
 ** HOW IT WORKS: every function decodes its map argument with lg_map_decode() (engine/mapblob.c),
-** which validates the whole blob; the final map comes from lg_map_final() and PNGs from
+** which validates the whole blob; the final map comes from lg_map_final() (lg_map_final_source() in
+** the source image's coordinates) and PNGs from
 ** lg_render_png() (engine/render.c).  JSON text is built with sqlite3_str; legrad_map_from_grid()
 ** parses its JSON input with cJSON.
 */
@@ -30,6 +35,7 @@
 #include "image.h"
 #include "map_funcs.h"
 #include "mapblob.h"
+#include "metrics.h"
 #include "render.h"
 
 #define JSON_SUBTYPE 74 /* 'J': SQLite's JSON functions treat the text as JSON */
@@ -43,6 +49,15 @@ void lg_fn_error(sqlite3_context *ctx, const char *fmt, ...) {
   if (!msg) { sqlite3_result_error_nomem(ctx); return; }
   sqlite3_result_error(ctx, msg, -1);
   sqlite3_free(msg);
+}
+
+/* See map_funcs.h. */
+int lg_check_output_pixels(sqlite3_context *ctx, const char *fn, const char *what, sqlite3_int64 W,
+                           sqlite3_int64 H) {
+  if (W * H <= LG_MAP_MAX_FINAL_PIXELS) return 0;
+  lg_fn_error(ctx, "%s(): a %lldx%lld %s exceeds the limit of %d pixels", fn, W, H, what,
+              LG_MAP_MAX_FINAL_PIXELS);
+  return -1;
 }
 
 /* See map_funcs.h. */
@@ -82,18 +97,32 @@ static void str_float(sqlite3_str *s, double v) {
   sqlite3_str_appendall(s, buf);
 }
 
-/* Appends rows x cols floats as a JSON 2-D array. */
-static void str_matrix(sqlite3_str *s, const float *a, int rows, int cols) {
+/*
+** Appends rows x cols floats as a JSON 2-D array (NaN as null: a pixel outside the explained
+** region).  Stops and returns -1 after setting the error when the text passes
+** LG_MAP_MAX_JSON_BYTES; the caller then frees s without using it.
+*/
+static int str_matrix(sqlite3_context *ctx, const char *fn, sqlite3_str *s, const float *a, int rows,
+                      int cols) {
   sqlite3_str_appendchar(s, 1, '[');
   for (int r = 0; r < rows; r++) {
     sqlite3_str_appendall(s, r ? ",[" : "[");
     for (int c = 0; c < cols; c++) {
       if (c) sqlite3_str_appendchar(s, 1, ',');
-      str_float(s, a[(size_t)r * cols + c]);
+      float v = a[(size_t)r * cols + c];
+      if (isnan(v)) sqlite3_str_appendall(s, "null");
+      else str_float(s, v);
     }
     sqlite3_str_appendchar(s, 1, ']');
+    if (sqlite3_str_length(s) > LG_MAP_MAX_JSON_BYTES) {
+      lg_fn_error(ctx, "%s(): the JSON text of a %dx%d map exceeds the limit of %d bytes (64 MiB) at "
+                       "row %d; ask for a smaller width and height", fn, cols, rows,
+                  LG_MAP_MAX_JSON_BYTES, r + 1);
+      return -1;
+    }
   }
   sqlite3_str_appendchar(s, 1, ']');
+  return 0;
 }
 
 /* Hands a finished sqlite3_str to SQLite as JSON text (or reports its error). */
@@ -163,11 +192,14 @@ static void map_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
 /* legrad_map_grid(map) -> the raw grid as a JSON 2-D array (gh rows of gw numbers). */
 static void map_grid_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   lg_map m;
-  if (lg_map_arg(ctx, argv[0], "legrad_map_grid", 1, &m)) return;
+  const char *fn = "legrad_map_grid";
+  if (lg_map_arg(ctx, argv[0], fn, 1, &m)) return;
   sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-  str_matrix(s, m.grid, m.gh, m.gw);
+  if (lg_check_output_pixels(ctx, fn, "grid", m.gw, m.gh) || str_matrix(ctx, fn, s, m.grid, m.gh, m.gw))
+    sqlite3_free(sqlite3_str_finish(s));
+  else
+    result_json(ctx, s);
   lg_map_free(&m);
-  result_json(ctx, s);
 }
 
 /*
@@ -192,14 +224,26 @@ static int int_arg(sqlite3_context *ctx, sqlite3_value *v, const char *fn, int p
   return 0;
 }
 
+/* 1 when frame f is a crop that leaves part of its source image out of the explained region. */
+static int frame_cuts(const lg_frame *f) {
+  int x0, y0, x1, y1;
+  if (f->src_w == 0) return 0;
+  lg_frame_region(f, &x0, &y0, &x1, &y1);
+  return x0 > 0 || y0 > 0 || x1 < f->src_w || y1 < f->src_h;
+}
+
 /*
 ** legrad_map_json(map [, width, height]) -> the final map (bilinear resize, then min-max) as a JSON
-** 2-D array of `height` rows of `width` numbers; default: the model input size.
+** 2-D array of `height` rows of `width` numbers; default: the model input size.  For a map with a
+** recorded crop frame, width x height equal to the source image's size gives the map in the image's
+** coordinates (lg_map_final_source), null outside the explained region; a crop that cut part of the
+** image accepts only that size or a square one (the model input resized).
 */
 static void map_json_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   const char *fn = "legrad_map_json";
   lg_map m;
   float *fin = NULL;
+  lg_err err;
   if (lg_map_arg(ctx, argv[0], fn, 1, &m)) return;
   int W, H;
   lg_map_input_size(&m, &W, &H);
@@ -207,27 +251,40 @@ static void map_json_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
     if (int_arg(ctx, argv[1], fn, 2, "width", LG_MAP_MAX_INPUT, &W)) goto done;
     if (int_arg(ctx, argv[2], fn, 3, "height", LG_MAP_MAX_INPUT, &H)) goto done;
   }
-  if ((sqlite3_int64)W * H > LG_MAP_MAX_FINAL_PIXELS) {
-    lg_fn_error(ctx, "%s(): a %dx%d map exceeds the limit of %d pixels", fn, W, H,
-             LG_MAP_MAX_FINAL_PIXELS);
+  const lg_frame *f = &m.frame;
+  int in_source = argc == 3 && f->src_w != 0 && f->mode == LG_RESIZE_CROP && W == f->src_w &&
+                  H == f->src_h;
+  if (!in_source && W != H && frame_cuts(f)) {
+    int x0, y0, x1, y1;
+    lg_frame_region(f, &x0, &y0, &x1, &y1);
+    lg_fn_error(ctx, "%s(): the map explains only the %dx%d centre crop of its %dx%d image, so a %dx%d "
+                     "map would stretch it; pass %d, %d for the image's coordinates (null outside the "
+                     "crop) or a square size for the model input", fn, x1 - x0, y1 - y0, f->src_w,
+                f->src_h, W, H, f->src_w, f->src_h);
     goto done;
   }
+  if (lg_check_output_pixels(ctx, fn, "map", W, H)) goto done;
   fin = malloc(sizeof(float) * (size_t)W * H);
   if (!fin) { sqlite3_result_error_nomem(ctx); goto done; }
-  lg_err err;
-  if (lg_map_final(&m, W, H, fin, NULL, &err)) { lg_fn_error(ctx, "%s(): %s", fn, err.msg); goto done; }
+  if (in_source ? lg_map_final_source(&m, fin, NULL, &err) : lg_map_final(&m, W, H, fin, NULL, &err)) {
+    lg_fn_error(ctx, "%s(): %s", fn, err.msg);
+    goto done;
+  }
   sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-  str_matrix(s, fin, H, W);
-  result_json(ctx, s);
+  if (str_matrix(ctx, fn, s, fin, H, W)) sqlite3_free(sqlite3_str_finish(s));
+  else result_json(ctx, s);
 done:
   free(fin);
   lg_map_free(&m);
 }
 
 /*
-** legrad_map_png(map [, image [, alpha]]) -> PNG of the final map at the input size through the jet
-** colormap; with an image (encoded BLOB; NULL = none) the colours are blended over the image
-** brought into the map's frame, with weight alpha (default 0.5).
+** legrad_map_png(map [, image [, alpha [, frame]]]) -> PNG of the final map through the jet colormap;
+** with an image (encoded BLOB; NULL = none) the colours are blended over it with weight alpha
+** (default 0.5).  frame 'input' (default, NULL): the model input square, the image brought into the
+** map's frame.  frame 'source': the source image's size and coordinates (lg_map_final_source); the
+** heatmap covers only the explained region, outside it the image is dimmed, and a white line marks
+** the region's border (render.h lg_render_png).
 */
 static void map_png_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   const char *fn = "legrad_map_png";
@@ -237,6 +294,7 @@ static void map_png_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   unsigned char *png = NULL;
   size_t n_png = 0;
   double alpha = 0.5;
+  int in_source = 0;
   lg_err err;
   if (lg_map_arg(ctx, argv[0], fn, 1, &m)) return;
   const void *img_data = NULL;
@@ -258,22 +316,52 @@ static void map_png_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       goto done;
     }
   }
+  if (argc >= 4 && sqlite3_value_type(argv[3]) != SQLITE_NULL) {
+    const char *z = sqlite3_value_type(argv[3]) == SQLITE_TEXT ? (const char *)sqlite3_value_text(argv[3])
+                                                                : NULL;
+    if (!z || (strcmp(z, "input") != 0 && strcmp(z, "source") != 0)) {
+      lg_fn_error(ctx, "%s(): argument 4 (frame) must be 'input' or 'source', found %s%.40s%s", fn,
+                  z ? "'" : "", z ? z : lg_type_name(sqlite3_value_type(argv[3])), z ? "'" : "");
+      goto done;
+    }
+    in_source = z[0] == 's';
+    if (in_source && m.frame.src_w == 0) {
+      lg_fn_error(ctx, "%s(): argument 4 (frame) is 'source' but the map records no frame (no source "
+                       "image coordinates); use 'input'", fn);
+      goto done;
+    }
+  }
   int W, H;
-  if (lg_map_final_size(ctx, &m, fn, &W, &H)) goto done;
+  if (in_source) {
+    W = m.frame.src_w;
+    H = m.frame.src_h;
+    if (lg_check_output_pixels(ctx, fn, "image", W, H)) goto done;
+  } else if (lg_map_final_size(ctx, &m, fn, &W, &H)) {
+    goto done;
+  }
   fin = malloc(sizeof(float) * (size_t)W * H);
   if (!fin) { sqlite3_result_error_nomem(ctx); goto done; }
-  if (lg_map_final(&m, 0, 0, fin, NULL, &err)) { lg_fn_error(ctx, "%s(): %s", fn, err.msg); goto done; }
+  if (in_source ? lg_map_final_source(&m, fin, NULL, &err) : lg_map_final(&m, 0, 0, fin, NULL, &err)) {
+    lg_fn_error(ctx, "%s(): %s", fn, err.msg);
+    goto done;
+  }
   if (have_image) {
     if (lg_image_decode(img_data, (size_t)img_n, &img, &err)) {
       lg_fn_error(ctx, "%s(): argument 2 (image) could not be decoded: %s", fn, err.msg);
       goto done;
     }
-    if (lg_image_to_map_frame(&img, &m, &framed, &err)) {
+    if (in_source && (img.w != W || img.h != H)) {
+      lg_fn_error(ctx, "%s(): argument 2 (image) does not fit the map: the image is %dx%d but the map "
+                       "was computed on a %dx%d image", fn, img.w, img.h, W, H);
+      goto done;
+    }
+    if (!in_source && lg_image_to_map_frame(&img, &m, &framed, &err)) {
       lg_fn_error(ctx, "%s(): argument 2 (image) does not fit the map: %s", fn, err.msg);
       goto done;
     }
   }
-  if (lg_render_png(fin, W, H, have_image ? &framed : NULL, (float)alpha, &png, &n_png, &err)) {
+  const lg_image *under = !have_image ? NULL : in_source ? &img : &framed;
+  if (lg_render_png(fin, W, H, under, (float)alpha, &png, &n_png, &err)) {
     lg_fn_error(ctx, "%s(): %s", fn, err.msg);
     goto done;
   }
@@ -520,6 +608,7 @@ int lg_register_map_functions(sqlite3 *db) {
       {"legrad_map_png", 1, 0, map_png_func},
       {"legrad_map_png", 2, 0, map_png_func},
       {"legrad_map_png", 3, 0, map_png_func},
+      {"legrad_map_png", 4, 0, map_png_func},
       {"legrad_map_from_grid", 1, 0, map_from_grid_func},
       {"legrad_map_from_grid", 2, 0, map_from_grid_func},
   };

@@ -16,5 +16,13 @@ int lg_map_arg(sqlite3_context *ctx, sqlite3_value *v, const char *fn, int pos, 
 ** "fn(): the map's WxH input exceeds the limit of N pixels" when it is larger than
 ** LG_MAP_MAX_FINAL_PIXELS, so nothing that size is allocated. */
 int lg_map_final_size(sqlite3_context *ctx, const lg_map *m, const char *fn, int *W, int *H);
+/* The output limit of every map function that produces pixels or numbers (json, grid, png): 0 when
+** W x H <= LG_MAP_MAX_FINAL_PIXELS, else -1 after setting "fn(): a WxH <what> exceeds the limit of
+** 16777216 pixels". */
+int lg_check_output_pixels(sqlite3_context *ctx, const char *fn, const char *what, sqlite3_int64 W,
+                           sqlite3_int64 H);
+
+/* Largest JSON text a map function returns (legrad_map_json, legrad_map_grid): 64 MiB. */
+#define LG_MAP_MAX_JSON_BYTES (64 * 1024 * 1024)
 
 #endif

@@ -30,15 +30,19 @@ static const char *const STATEMENTS[] = {
     "SELECT legrad_mass_in(legrad_map_from_grid('[[0,1],[2,3]]'), ?1)",
     "SELECT legrad_map_png(legrad_map_from_grid('[[0,1],[2,3]]', '{\"patch\":4}'), ?1, 0.3)",
     "SELECT legrad_pointing(?1, x'89504e470d0a1a0a')",
+    "SELECT legrad_map_png(?1, NULL, 0.5, 'source')",
+    "SELECT legrad_frame_coverage(legrad_map_from_grid('[[0,1],[2,3]]', "
+    "'{\"patch\":16,\"frame\":{\"source\":[60,20],\"mode\":\"crop\"}}'), ?1, 1)",
 };
 #define N_STATEMENTS (sizeof STATEMENTS / sizeof STATEMENTS[0])
 
 /* A map blob whose final map would be large only slows the fuzzer down: skip those for the
-** statements that render at the input size. */
+** statements that render at the input size or at the source size. */
 static int map_too_big(const unsigned char *b, size_t n) {
   lg_map m;
   if (lg_map_decode(b, n, &m, NULL)) return 0;
-  int big = (int64_t)m.gh * m.patch * m.gw * m.patch > 256 * 256;
+  int big = (int64_t)m.gh * m.patch * m.gw * m.patch > 256 * 256 ||
+            (int64_t)m.frame.src_w * m.frame.src_h > 256 * 256;
   lg_map_free(&m);
   return big;
 }
@@ -54,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint32_t c = (uint32_t)crc32(0L, arg, (uInt)(n - 4));
     for (int i = 0; i < 4; i++) arg[n - 4 + i] = (unsigned char)(c >> (8 * i));
   }
-  if (pick == 3 && map_too_big(arg, n)) { free(arg); return 0; }
+  if ((pick == 3 || pick == 11) && map_too_big(arg, n)) { free(arg); return 0; }
   sqlite3 *db = NULL;
   sqlite3_stmt *st = NULL;
   if (sqlite3_open(":memory:", &db) == SQLITE_OK && lg_register_map_functions(db) == SQLITE_OK &&

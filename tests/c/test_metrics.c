@@ -175,6 +175,61 @@ static void test_pillow_alignment(void) {
   }
 }
 
+/* The explained region of a 300 x 100 image centre-cropped to 64 (resized to 192 x 64, crop at x = 64):
+** source columns whose centre maps into [64, 128): (2·sx + 1)·192 in [38400, 76800) -> sx in [100, 200). */
+static void test_region_coverage(void) {
+  lg_err err = {{0}};
+  lg_frame fr;
+  CHECK(lg_frame_compute(300, 100, 64, LG_RESIZE_CROP, &fr, &err) == 0, "%s", err.msg);
+  CHECK(fr.rw == 192 && fr.rh == 64 && fr.cx == 64 && fr.cy == 0, "frame %d x %d at %d,%d", fr.rw, fr.rh,
+        fr.cx, fr.cy);
+  int x0, y0, x1, y1;
+  lg_frame_region(&fr, &x0, &y0, &x1, &y1);
+  CHECK(x0 == 100 && x1 == 200 && y0 == 0 && y1 == 100, "region [%d, %d) x [%d, %d)", x0, x1, y0, y1);
+  lg_frame sq;
+  CHECK(lg_frame_compute(300, 100, 64, LG_RESIZE_SQUASH, &sq, &err) == 0, "%s", err.msg);
+  lg_frame_region(&sq, &x0, &y0, &x1, &y1);
+  CHECK(x0 == 0 && x1 == 300 && y0 == 0 && y1 == 100, "squash region is the whole image");
+  lg_frame none = {0};
+  lg_frame_region(&none, &x0, &y0, &x1, &y1);
+  CHECK(x0 == 0 && x1 == 0 && y0 == 0 && y1 == 0, "no frame, no region");
+
+  /* ids: 1 at x < 50 (cut off), 2 at 90 <= x < 110 (half kept), 3 at x >= 290 (cut off), 0 elsewhere */
+  lg_mask m = {300, 100, malloc(sizeof(uint16_t) * 300 * 100)};
+  CHECK(m.v != NULL, "out of memory");
+  if (!m.v) return;
+  for (int y = 0; y < 100; y++)
+    for (int x = 0; x < 300; x++)
+      m.v[y * 300 + x] = x < 50 ? 1 : (x >= 90 && x < 110) ? 2 : x >= 290 ? 3 : 0;
+  size_t in = 9, all = 9;
+  CHECK(lg_mask_coverage(&m, &fr, 1, &in, &all, &err) == 0 && in == 0 && all == 5000, "id 1: %zu / %zu", in, all);
+  CHECK(lg_mask_coverage(&m, &fr, 2, &in, &all, &err) == 0 && in == 1000 && all == 2000, "id 2: %zu / %zu", in,
+        all);
+  CHECK(lg_mask_coverage(&m, &fr, -1, &in, &all, &err) == 0 && in == 1000 && all == 8000, "any: %zu / %zu", in,
+        all);
+  CHECK(lg_mask_coverage(&m, &sq, 1, &in, &all, &err) == 0 && in == 5000 && all == 5000, "squash keeps all");
+  CHECK(lg_mask_coverage(&m, NULL, 7, &in, &all, &err) == 0 && in == 0 && all == 0, "absent id: 0 / 0");
+  lg_frame other = fr;
+  other.src_w = 301;
+  CHECK(lg_mask_coverage(&m, &other, 1, &in, &all, &err) == -1 && strstr(err.msg, "300 x 100"), "size: %s",
+        err.msg);
+  uint8_t seen[8192];
+  CHECK(lg_mask_ids(&m, seen) == 4, "four distinct ids");
+  CHECK(seen[0] == 0x0f && seen[1] == 0, "ids 0..3 marked: %02x", seen[0]);
+  /* In the frame, id 1 has no pixel: every metric is undefined. */
+  uint16_t framed[64 * 64];
+  float map[64 * 64];
+  for (int i = 0; i < 64 * 64; i++) map[i] = (float)(i % 64) / 63.0f;
+  CHECK(lg_mask_to_frame(&m, &fr, framed, &err) == 0, "%s", err.msg);
+  double v = 0;
+  int hit = 0;
+  CHECK(lg_metric_iou(map, framed, 64, 64, 1, NAN, &v, &err) == 0 && isnan(v), "iou of a cut-off object");
+  CHECK(lg_metric_pointing(map, framed, 64, 64, 1, &hit, &err) == 0 && hit == -1, "pointing: %d", hit);
+  CHECK(lg_metric_mass_in(map, framed, 64, 64, 1, &v, &err) == 0 && isnan(v), "mass_in of a cut-off object");
+  CHECK(lg_metric_mass_in(map, framed, 64, 64, 2, &v, &err) == 0 && v > 0 && v < 1, "kept half scored: %g", v);
+  lg_mask_free(&m);
+}
+
 static void test_iou(void) {
   lg_err err = {{0}};
   double v = -1;
@@ -192,11 +247,9 @@ static void test_iou(void) {
   /* Strictly greater: a value equal to the threshold is background. */
   CHECK(lg_metric_iou(map, two, 4, 1, 2, 0.75, &v, &err) == 0, "%s", err.msg);  /* fg {0} */
   CHECK_NEAR(v, 0.0, 1e-12);
-  /* Label absent and nothing above threshold: undefined (NaN). */
-  CHECK(lg_metric_iou(map, two, 4, 1, 7, 0.95, &v, &err) == 0 && isnan(v), "empty union gives NaN");
-  /* Label absent, something above threshold: 0. */
-  CHECK(lg_metric_iou(map, two, 4, 1, 7, NAN, &v, &err) == 0, "%s", err.msg);
-  CHECK_NEAR(v, 0.0, 1e-12);
+  /* Object absent from the frame: undefined (NaN), whether or not something is above threshold. */
+  CHECK(lg_metric_iou(map, two, 4, 1, 7, 0.95, &v, &err) == 0 && isnan(v), "empty object gives NaN");
+  CHECK(lg_metric_iou(map, two, 4, 1, 7, NAN, &v, &err) == 0 && isnan(v), "empty object gives NaN");
   /* Errors. */
   CHECK(lg_metric_iou(map, two, 0, 1, -1, NAN, &v, &err) == -1 && strstr(err.msg, "size"), "w=0: %s", err.msg);
   CHECK(lg_metric_iou(map, two, 4, 1, 70000, NAN, &v, &err) == -1 && strstr(err.msg, "label 70000"),
@@ -222,6 +275,7 @@ static void test_pointing(void) {
   const uint16_t corner[4] = {4, 0, 0, 0};
   CHECK(lg_metric_pointing(flat, corner, 2, 2, -1, &hit, &err) == 0 && hit == 1, "constant map points at (0,0)");
   CHECK(lg_metric_pointing(map, at1, 4, 1, -1, NULL, &err) == -1, "NULL out rejected");
+  CHECK(lg_metric_pointing(map, lab, 2, 2, 9, &hit, &err) == 0 && hit == -1, "absent object: undefined");
 }
 
 static void test_mass_in(void) {
@@ -235,6 +289,7 @@ static void test_mass_in(void) {
   CHECK_NEAR(v, 0.4, 1e-12);
   const float zero[4] = {0, 0, 0, 0};
   CHECK(lg_metric_mass_in(zero, m, 4, 1, -1, &v, &err) == 0 && isnan(v), "zero map gives NaN");
+  CHECK(lg_metric_mass_in(map, m, 4, 1, 9, &v, &err) == 0 && isnan(v), "absent object gives NaN");
   const float neg[4] = {1, -0.5f, 0, 0};
   CHECK(lg_metric_mass_in(neg, m, 4, 1, -1, &v, &err) == -1 && strstr(err.msg, "negative"), "negative: %s",
         err.msg);
@@ -247,6 +302,7 @@ int main(void) {
   test_decode();
   test_frame();
   test_pillow_alignment();
+  test_region_coverage();
   test_iou();
   test_pointing();
   test_mass_in();

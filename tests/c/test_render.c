@@ -168,7 +168,63 @@ static void test_image_to_frame(void) {
   free(src);
 }
 
+/* The final map in source coordinates: a squash frame is the plain resize to the source size; a crop
+** frame is NAN outside the explained region; the PNG dims the outside and draws the border. */
+static void test_final_source(void) {
+  lg_err err;
+  float g[4] = {0, 1, 2, 3};
+  lg_map m = grid_map(g, 2, 2, 4);
+  float plain[12 * 4], src[12 * 4];
+  CHECK(lg_frame_compute(12, 4, 8, LG_RESIZE_SQUASH, &m.frame, &err) == 0, "%s", err.msg);
+  CHECK(lg_map_final(&m, 12, 4, plain, NULL, &err) == 0, "%s", err.msg);
+  CHECK(lg_map_final_source(&m, src, NULL, &err) == 0, "%s", err.msg);
+  float d = 0;
+  for (int i = 0; i < 48; i++) d = fmaxf(d, fabsf(plain[i] - src[i]));
+  CHECK(d < 1e-6f, "squash: source map differs from the resize by %g", d);
+  /* crop: 12x4 -> resized 24x8, crop 8 at x = 8: source columns [4, 8) are explained */
+  CHECK(lg_frame_compute(12, 4, 8, LG_RESIZE_CROP, &m.frame, &err) == 0, "%s", err.msg);
+  CHECK(m.frame.rw == 24 && m.frame.cx == 8, "frame %dx%d at %d", m.frame.rw, m.frame.rh, m.frame.cx);
+  int constant = -1;
+  CHECK(lg_map_final_source(&m, src, &constant, &err) == 0 && constant == 0, "%s", err.msg);
+  int ok = 1;
+  float mn = 1, mx = 0;
+  for (int y = 0; y < 4; y++)
+    for (int x = 0; x < 12; x++) {
+      float v = src[y * 12 + x];
+      ok &= (x >= 4 && x < 8) ? !isnan(v) : isnan(v);
+      if (!isnan(v)) { mn = fminf(mn, v); mx = fmaxf(mx, v); }
+    }
+  CHECK(ok, "NAN exactly outside columns 4..7");
+  CHECK(mn == 0.0f && mx == 1.0f, "inside min %g max %g", mn, mx);
+  /* source pixel (4, 0): input x = 4.5*2 - 8 = 1, y = 0.5*2 = 1 -> grid u = 1*2/8 - 0.5 < 0 -> 0 */
+  CHECK_NEAR(src[4], 0.0, 1e-7);
+  unsigned char *png = NULL;
+  size_t n = 0;
+  uint8_t img[12 * 4 * 3];
+  memset(img, 200, sizeof img);
+  lg_image under = {.w = 12, .h = 4, .rgb = img};
+  CHECK(lg_render_png(src, 12, 4, &under, 0.5f, &png, &n, &err) == 0, "%s", err.msg);
+  int w, h, ch;
+  unsigned char *px = png ? stbi_load_from_memory(png, (int)n, &w, &h, &ch, 3) : NULL;
+  CHECK(px && w == 12 && h == 4, "decoded");
+  if (px) {
+    CHECK(px[0] == 100 && px[3 * 11] == 100, "outside dimmed to half: %d", px[0]);
+    CHECK(px[3 * 4] == 255 && px[3 * 7] == 255, "border columns white");
+    uint8_t c[3];
+    lg_colormap_jet(src[5], c);
+    for (int k = 0; k < 3; k++)
+      CHECK(px[3 * 5 + k] == (uint8_t)lrintf(0.5f * 200 + 0.5f * c[k]), "inside blended, channel %d", k);
+    stbi_image_free(px);
+  }
+  free(png);
+  lg_map none = grid_map(g, 2, 2, 4);
+  CHECK(lg_map_final_source(&none, src, NULL, &err) == -1 &&
+            strcmp(err.msg, "the map records no frame, so it has no source image coordinates") == 0,
+        "no frame: %s", err.msg);
+}
+
 int main(void) {
+  test_final_source();
   test_image_to_frame();
   test_final();
   test_jet();

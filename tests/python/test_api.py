@@ -24,10 +24,12 @@ FUNCTIONS = {
     ("legrad_map_info", 1, "di"), ("legrad_map_grid", 1, "di"),
     ("legrad_map_json", 1, "di"), ("legrad_map_json", 3, "di"),
     ("legrad_map_png", 1, "di"), ("legrad_map_png", 2, "di"), ("legrad_map_png", 3, "di"),
+    ("legrad_map_png", 4, "di"),
     ("legrad_map_from_grid", 1, "di"), ("legrad_map_from_grid", 2, "di"),
     ("legrad_iou", 2, "di"), ("legrad_iou", 3, "di"), ("legrad_iou", 4, "di"),
     ("legrad_pointing", 2, "di"), ("legrad_pointing", 3, "di"),
     ("legrad_mass_in", 2, "di"), ("legrad_mass_in", 3, "di"),
+    ("legrad_frame_coverage", 2, "di"), ("legrad_frame_coverage", 3, "di"),
 }
 MODULES = {"legrad_layers", "legrad_models"}
 

@@ -36,7 +36,7 @@ def test_clip_image_embedding(db):
     assert one(db, "SELECT clip_image_embedding(NULL)") is None
     raises(db, "SELECT clip_image_embedding('a.png')", (),
            "clip_image_embedding(): argument 1 (image) must be a BLOB of encoded image bytes, found "
-           "TEXT; to read a file use readfile('path')")
+           "TEXT; pass the file's bytes (shell: readfile('path'); Python: open(path, 'rb').read())")
     raises(db, "SELECT clip_image_embedding(?, '{\"relu\": true}')", (IMG,),
            "clip_image_embedding(): argument 2 (options): unknown key \"relu\" (expected one of: "
            "model, size, resize)")

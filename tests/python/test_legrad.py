@@ -83,8 +83,8 @@ def test_legrad_errors(sdb):
     L, P, S, _ = model_shape(sdb)
     q = "SELECT legrad(?, ?, ?, ?)"
     raises(sdb, q, ("cat.jpg", "a", -2, None),
-           "legrad(): argument 1 (image) must be a BLOB of encoded image bytes, found TEXT; to read "
-           "a file use readfile('path')")
+           "legrad(): argument 1 (image) must be a BLOB of encoded image bytes, found TEXT; pass "
+           "the file's bytes (shell: readfile('path'); Python: open(path, 'rb').read())")
     raises(sdb, q, (7, "a", -2, None),
            "legrad(): argument 1 (image) must be a BLOB of encoded image bytes, found INTEGER")
     raises(sdb, q, (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "a", -2, None),
@@ -162,7 +162,7 @@ def test_legrad_layers_errors(sdb):
                             "legrad_layers(image, text [, layers [, options]])")
     raises(sdb, "SELECT * FROM legrad_layers('x.jpg', 'a')", (),
            "legrad_layers(): argument 1 (image) must be a BLOB of encoded image bytes, found TEXT; "
-           "to read a file use readfile('path')")
+           "pass the file's bytes (shell: readfile('path'); Python: open(path, 'rb').read())")
     raises(sdb, "SELECT * FROM legrad_layers(?, 'a', -2, '{\"x\":1}')", (IMG,),
            "legrad_layers(): argument 4 (options): unknown key \"x\" (expected one of: model, size, "
            "resize, relu, cache)")

@@ -231,8 +231,8 @@ def test_legrad_map_png(db):
            fn + "argument 2 (image) does not fit the map: the image is 10x7 but the map was computed "
                 "on a 64x48 image")
     raises(db, "SELECT legrad_map_png(?, 'cat.jpg')", (m,),
-           fn + "argument 2 (image) must be a BLOB of encoded image bytes, found TEXT; to read a file "
-                "use readfile('path')")
+           fn + "argument 2 (image) must be a BLOB of encoded image bytes, found TEXT; pass the "
+                "file's bytes (shell: readfile('path'); Python: open(path, 'rb').read())")
     raises(db, "SELECT legrad_map_png(?, ?, 1.5)", (m, grey),
            fn + "argument 3 (alpha) must be a number in 0..1, found 1.5")
     raises(db, "SELECT legrad_map_png(?, ?, 'half')", (m, grey),
@@ -252,3 +252,104 @@ def test_map_functions_in_generated_column():
     db.execute("CREATE INDEX maps_score ON maps(json_extract(legrad_map_info(m), '$.score'))")
     db.execute("INSERT INTO maps(m) SELECT legrad_map_from_grid('[[1,2],[3,4],[5,6]]')")
     assert one(db, "SELECT gh FROM maps") == 3
+
+
+def wide_map(db, mode):
+    """A 8x8 grid (patch 8) recorded on a 300x100 image: a crop keeps source columns 100..199."""
+    grid = [[float(x + 2 * y) for x in range(8)] for y in range(8)]
+    return one(db, "SELECT legrad_map_from_grid(?, ?)", json.dumps(grid),
+               json.dumps({"patch": 8, "frame": {"source": [300, 100], "mode": mode}}))
+
+
+def bilinear_source(grid, frame, sx, sy):
+    """The grid sampled at source pixel (sx, sy)'s centre (render.h lg_map_final_source), unnormalised."""
+    (src_w, src_h), (rw, rh), (cx, cy), size = frame["source"], frame["resize"], frame["crop"], frame["size"]
+    g = len(grid)
+
+    def axis(s, src, resized, off):
+        u = min(max(((s + 0.5) * resized / src - off) * g / size - 0.5, 0.0), g - 1.0)
+        a = int(u)
+        return a, min(a + 1, g - 1), u - a
+
+    x0, x1, lx = axis(sx, src_w, rw, cx)
+    y0, y1, ly = axis(sy, src_h, rh, cy)
+    top = grid[y0][x0] + lx * (grid[y0][x1] - grid[y0][x0])
+    bot = grid[y1][x0] + lx * (grid[y1][x1] - grid[y1][x0])
+    return top + ly * (bot - top)
+
+
+def test_legrad_map_json_in_source_coordinates(db):
+    crop = wide_map(db, "crop")
+    frame = json.loads(one(db, "SELECT legrad_map_info(?)", crop))["frame"]
+    assert frame["resize"] == [192, 64] and frame["crop"] == [64, 0]
+    fin = json.loads(one(db, "SELECT legrad_map_json(?, 300, 100)", crop))
+    assert len(fin) == 100 and all(len(r) == 300 for r in fin)
+    # null outside the explained region (source columns whose centre maps into the crop: 100..199)
+    assert all(r[x] is None for r in fin for x in list(range(100)) + list(range(200, 300)))
+    inside = [r[100:200] for r in fin]
+    assert all(v is not None for r in inside for v in r)
+    grid = [[float(x + 2 * y) for x in range(8)] for y in range(8)]
+    raw = [[bilinear_source(grid, frame, x, y) for x in range(100, 200)] for y in range(100)]
+    lo, hi = min(map(min, raw)), max(map(max, raw))
+    assert min(map(min, inside)) == 0 and max(map(max, inside)) == 1
+    err = max(abs(inside[y][x] - (raw[y][x] - lo) / (hi - lo)) for y in range(100) for x in range(100))
+    assert err < 1e-6, err
+    # a square size is the model input resized; another shape would stretch the crop: refused
+    assert len(json.loads(one(db, "SELECT legrad_map_json(?, 32, 32)", crop))) == 32
+    raises(db, "SELECT legrad_map_json(?, 600, 200)", (crop,),
+           "legrad_map_json(): the map explains only the 100x100 centre crop of its 300x100 image, so a "
+           "600x200 map would stretch it; pass 300, 100 for the image's coordinates (null outside the "
+           "crop) or a square size for the model input")
+    # squash covers the whole image: the source size is a plain resize, no nulls
+    squash = wide_map(db, "squash")
+    sq = json.loads(one(db, "SELECT legrad_map_json(?, 300, 100)", squash))
+    assert all(v is not None for r in sq for v in r)
+    assert len(json.loads(one(db, "SELECT legrad_map_json(?, 600, 200)", squash))) == 200
+
+
+def test_map_output_limits(db):
+    """Every text or pixel output of a map function has a size limit that the error names."""
+    m = one(db, "SELECT legrad_map_from_grid('[[0,1],[2,3]]')")
+    raises(db, "SELECT legrad_map_json(?, 8192, 2048)", (m,),
+           "legrad_map_json(): the JSON text of a 8192x2048 map exceeds the limit of 67108864 bytes "
+           "(64 MiB) at row 782; ask for a smaller width and height")
+    raises(db, "SELECT legrad_map_json(?, 8192, 4096)", (m,),
+           "legrad_map_json(): a 8192x4096 map exceeds the limit of 16777216 pixels")
+    # the largest grid (1024 x 1024) is within both limits
+    big = one(db, "SELECT legrad_map_from_grid(?)", json.dumps([[0.5] * 1024] * 1024))
+    assert one(db, "SELECT json_array_length(legrad_map_grid(?))", big) == 1024
+    huge = one(db, "SELECT legrad_map_from_grid('[[0,1],[2,3]]', ?)",
+               json.dumps({"frame": {"source": [8192, 4096], "mode": "crop"}}))
+    raises(db, "SELECT legrad_map_png(?, NULL, 0.5, 'source')", (huge,),
+           "legrad_map_png(): a 8192x4096 image exceeds the limit of 16777216 pixels")
+
+
+def test_legrad_map_png_in_source_coordinates(db):
+    crop = wide_map(db, "crop")
+    src = Image.new("RGB", (300, 100), (200, 100, 50))
+    im = png_rgb(one(db, "SELECT legrad_map_png(?, ?, 0.5, 'source')", crop, png_bytes(src)))
+    assert im.size == (300, 100)
+    # outside the explained region: the image at half brightness; its border: white
+    assert im.getpixel((10, 50)) == (100, 50, 25) and im.getpixel((250, 50)) == (100, 50, 25)
+    assert im.getpixel((100, 50)) == (255, 255, 255) and im.getpixel((199, 50)) == (255, 255, 255)
+    # inside: the jet colour of the source-coordinate map blended over the image
+    jet = png_rgb(one(db, "SELECT legrad_map_png(?, NULL, 1, 'source')", crop))
+    assert jet.getpixel((10, 50)) == (128, 128, 128)
+    for x, y in ((150, 50), (120, 10), (180, 90)):
+        c = jet.getpixel((x, y))
+        assert c not in ((255, 255, 255), (128, 128, 128)), (x, y)
+        blend = [0.5 * p + 0.5 * q for p, q in zip((200, 100, 50), c)]
+        assert all(abs(a - b) <= 0.5 for a, b in zip(im.getpixel((x, y)), blend)), (x, y)
+    # 'input' is the default (the model input square)
+    assert one(db, "SELECT legrad_map_png(?, NULL, 0.5, 'input')", crop) == one(db, "SELECT legrad_map_png(?)", crop)
+    fn = "legrad_map_png(): "
+    raises(db, "SELECT legrad_map_png(?, NULL, 0.5, 'sauce')", (crop,),
+           fn + "argument 4 (frame) must be 'input' or 'source', found 'sauce'")
+    raises(db, "SELECT legrad_map_png(?, NULL, 0.5, 1)", (crop,),
+           fn + "argument 4 (frame) must be 'input' or 'source', found INTEGER")
+    raises(db, "SELECT legrad_map_png(legrad_map_from_grid('[[0,1]]'), NULL, 0.5, 'source')", (),
+           fn + "argument 4 (frame) is 'source' but the map records no frame (no source image "
+                "coordinates); use 'input'")
+    raises(db, "SELECT legrad_map_png(?, ?, 0.5, 'source')", (crop, png_bytes(Image.new("RGB", (30, 10)))),
+           fn + "argument 2 (image) does not fit the map: the image is 30x10 but the map was computed "
+                "on a 300x100 image")

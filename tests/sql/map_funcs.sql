@@ -43,6 +43,18 @@ SELECT id, printf('%.6f', legrad_iou(m, mask, NULL, 200)), legrad_pointing(m, ma
        printf('%.6f', legrad_mass_in(m, mask, 200))
   FROM maps, masks WHERE id IN (4, 5) ORDER BY id;
 
+-- The share of the objects the crop kept (the squash frame keeps everything); tests/python covers
+-- objects the crop cuts off entirely (their metrics are NULL, not 0).
+SELECT id, printf('%.6f', legrad_frame_coverage(m, mask)), printf('%.6f', legrad_frame_coverage(m, mask, 200))
+  FROM maps, masks WHERE id IN (4, 5) ORDER BY id;
+INSERT INTO maps VALUES (6, legrad_map_from_grid('[[0,1],[3,8]]', '{"patch":16,"frame":{"source":[120,30],"mode":"crop"}}'));
+SELECT legrad_map_info(m) ->> '$.frame' FROM maps WHERE id = 6;
+
+-- The final map in the source image's coordinates: null outside the crop.
+SELECT json_array_length(legrad_map_json(m, 120, 30)), legrad_map_json(m, 120, 30) -> '$[0][0]',
+       printf('%.6f', legrad_map_json(m, 120, 30) -> '$[0][60]') FROM maps WHERE id = 6;
+SELECT hex(substr(legrad_map_png(m, NULL, 0.5, 'source'), 17, 8)) FROM maps WHERE id = 6;
+
 -- NULL in, NULL out.
 SELECT legrad_map_info(NULL) IS NULL, legrad_map_grid(NULL) IS NULL, legrad_map_json(NULL) IS NULL,
        legrad_map_png(NULL) IS NULL, legrad_map_from_grid(NULL) IS NULL,
@@ -63,3 +75,7 @@ SELECT legrad_iou(m, 'mask.png') FROM maps WHERE id = 2;
 SELECT legrad_iou(m, x'0011') FROM maps WHERE id = 2;
 SELECT legrad_iou(m, mask) FROM maps, masks WHERE id = 1;
 SELECT legrad_iou(m, mask, NULL, -3) FROM maps, masks WHERE id = 4;
+SELECT legrad_iou(m, mask, NULL, 300) FROM maps, masks WHERE id = 4;
+SELECT legrad_iou(m, mask, 50) FROM maps, masks WHERE id = 4;
+SELECT legrad_map_json(m, 240, 40) FROM maps WHERE id = 6;
+SELECT legrad_map_json(legrad_map_from_grid('[[0,1],[2,3]]'), 8192, 2048);
