@@ -174,10 +174,11 @@ int lg_st_parse(lg_st *st, const unsigned char *buf, size_t n, const char *name,
   if (hn > LG_ST_MAX_HEADER)
     return lg_errf(err, "%s: not a safetensors file: its first 8 bytes, read as the header length, exceed "
                    "the %llu-byte limit (file of %zu bytes)", name, LG_ST_MAX_HEADER, n);
+  if (n == 8 || buf[8] != '{')   /* before the length is quoted: only a JSON header's length is */
+    return lg_errf(err, "%s: not a safetensors file: the header does not start with '{' (file of %zu bytes)", name, n);
   if (hn > n - 8)
     return lg_errf(err, "%s: header length %llu runs past the end of the file (%zu bytes)", name,
                    (unsigned long long)hn, n);
-  if (hn < 2 || buf[8] != '{') return lg_errf(err, "%s: header does not start with '{'", name);
   const char *end = NULL;
   root = cJSON_ParseWithLengthOpts((const char *)buf + 8, (size_t)hn, &end, 0);
   if (!root || !cJSON_IsObject(root)) {

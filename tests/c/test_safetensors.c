@@ -134,7 +134,12 @@ static void test_bad_headers(void) {
   unsigned char past[16] = {100, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
   CHECK(lg_st_parse(&st, past, 10, "past.safetensors", &err) == -1 &&
         strstr(err.msg, "header length 100 runs past the end of the file (10 bytes)"), "%s", err.msg);
-  EXPECT_FAIL("[1,2]", NULL, 0, "does not start with '{'");
+  EXPECT_FAIL("[1,2]", NULL, 0, "mem.safetensors: not a safetensors file: the header does not start with '{' (file of 13 bytes)");
+  /* a length field that fits but no JSON after it: the length is not repeated back */
+  unsigned char bin[32] = {200, 0, 0, 0, 0, 0, 0, 0, 0x7f, 'E', 'L', 'F'};
+  CHECK(lg_st_parse(&st, bin, sizeof bin, "bin.safetensors", &err) == -1 &&
+        !strcmp(err.msg, "bin.safetensors: not a safetensors file: the header does not start with '{' (file of 32 bytes)"),
+        "%s", err.msg);
   EXPECT_FAIL("{\"a\":", NULL, 0, "not a valid JSON object");
   EXPECT_FAIL("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}xx", z, 4, "bytes after the JSON");
   EXPECT_FAIL("{\"w\":{\"dtype\":\"F12\",\"shape\":[1],\"data_offsets\":[0,4]}}", z, 4,
