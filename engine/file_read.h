@@ -3,7 +3,7 @@
 **
 **   struct stat sb;
 **   int fd = lg_file_open_regular("m/model.safetensors", &sb, &err);     // or -1, err set
-**   char *text = lg_file_read_all("m/config.json", 16 << 20, &n, &err);  // NUL-terminated
+**   char *text = lg_file_read_all("m/config.json", 16 << 20, "config file", &n, &err);  // + NUL
 **   switch (lg_file_probe("m/vocab.json", &err)) { 1: regular, 0: absent, -1: refused }
 **
 ** Every file the engine reads goes through lg_file_open_regular: it opens with
