@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define CFG_MAX_DIM 65536   /* widths, MLP sizes, image sides */
@@ -42,6 +43,20 @@ int lg_act_from_hf(const char *s) {
   if (!strcmp(s, "gelu_pytorch_tanh") || !strcmp(s, "gelu_new") || !strcmp(s, "gelu_fast"))
     return LG_ACT_GELU_TANH;
   return -1;
+}
+
+/* Writes how a config string is shown in a message into buf: quoted when it looks like a name
+** (1..40 of a-z, A-Z, 0-9, '_', '-', '.'), else described by its length, so a message never quotes
+** arbitrary bytes of a file. */
+static const char *shown(const char *s, char *buf, size_t cap) {
+  size_t k = 0;
+  int plain = 1;
+  for (; s[k]; k++)
+    if (k >= 40 || !((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z') || (s[k] >= '0' && s[k] <= '9') ||
+                     s[k] == '_' || s[k] == '-' || s[k] == '.')) plain = 0;
+  if (plain && k) snprintf(buf, cap, "'%s'", s);
+  else snprintf(buf, cap, "(a string of %zu bytes)", k);
+  return buf;
 }
 
 /* Reads integer key `key` of obj into *out when present; checks 1 <= v <= max. */
@@ -138,9 +153,10 @@ static int parse_hf_tower(const cJSON *o, int vision, const char *file, lg_clip_
   const cJSON *act = cJSON_GetObjectItemCaseSensitive(o, "hidden_act");
   if (act) {
     int a = cJSON_IsString(act) ? lg_act_from_hf(act->valuestring) : -1;
+    char b[64];
     if (a < 0)
-      return lg_errf(err, "%s: %shidden_act: unsupported activation '%.40s' (expected quick_gelu, gelu or gelu_pytorch_tanh)",
-                     file, w, cJSON_IsString(act) ? act->valuestring : "?");
+      return lg_errf(err, "%s: %shidden_act: unsupported activation %s (expected quick_gelu, gelu or gelu_pytorch_tanh)",
+                     file, w, cJSON_IsString(act) ? shown(act->valuestring, b, sizeof b) : "(not a string)");
     t->act = (lg_act)a;
     cfg->act_given = 1;
   }
@@ -165,12 +181,13 @@ int lg_cfg_parse_hf(const char *text, size_t n, const char *name, lg_clip_cfg *c
   if (!cJSON_IsObject(root)) { lg_errf(err, "%s: not a JSON object", name); goto done; }
   const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
   const char *model_type = cJSON_IsString(mt) ? mt->valuestring : "";
+  char b[64];
   if (strstr(model_type, "siglip")) {
-    lg_errf(err, "%s: model_type '%s' is not supported yet (CLIP only)", name, model_type);
+    lg_errf(err, "%s: model_type %s is not supported yet (CLIP only)", name, shown(model_type, b, sizeof b));
     goto done;
   }
   if (model_type[0] && strcmp(model_type, "clip") && strcmp(model_type, "clip_vision_model")) {
-    lg_errf(err, "%s: model_type '%.40s' is not a CLIP config (expected 'clip')", name, model_type);
+    lg_errf(err, "%s: model_type %s is not a CLIP config (expected 'clip')", name, shown(model_type, b, sizeof b));
     goto done;
   }
   if (get_int(root, "projection_dim", CFG_MAX_DIM, &cfg->embed_dim, name, "", err)) goto done;

@@ -9,6 +9,9 @@
 ** naming -> open_clip_config.json (model_cfg + preprocess_cfg).  Without a config the
 ** hyper-parameters come from tensor shapes (OpenAI build_model) and the activation is QuickGELU
 ** (OpenAI weights / HF default).  The tokenizer is loaded when present (load_tokenizer below).
+** Every file is read through file_read.h: a FIFO, socket, device or directory wearing the name of a
+** checkpoint, config or tokenizer file is refused, never opened for reading.  A directory with only
+** PyTorch checkpoints, or a .bin/.pt/.pth path, gets an error that says how to convert it.
 */
 #include <dirent.h>
 #include <errno.h>
@@ -17,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "clip.h"
+#include "file_read.h"
 #include "hash128.h"
 #include "model_config.h"
 #include "model_tensors.h"
@@ -27,11 +32,6 @@
 
 #define CONFIG_MAX_BYTES (16 << 20)
 
-static int is_file(const char *p) {
-  struct stat sb;
-  return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
 static int ends_with(const char *s, const char *suffix) {
   size_t a = strlen(s), b = strlen(suffix);
   return a >= b && strcmp(s + a - b, suffix) == 0;
@@ -39,62 +39,94 @@ static int ends_with(const char *s, const char *suffix) {
 
 /* Reads a small text file (configs) into a malloc'ed buffer. */
 static char *read_text(const char *path, size_t *n, lg_err *err) {
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  if (!f) { lg_errf(err, "%s: cannot open: %s", path, strerror(errno)); return NULL; }
-  if (fseek(f, 0, SEEK_END) == 0) {
-    long sz = ftell(f);
-    if (sz < 0 || sz > CONFIG_MAX_BYTES) {
-      lg_errf(err, "%s: %ld bytes, larger than the %d-byte limit for config files", path, sz, CONFIG_MAX_BYTES);
-    } else if (fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)sz + 1))) {
-      *n = fread(buf, 1, (size_t)sz, f);
-      buf[*n] = 0;
-    } else {
-      lg_errf(err, "%s: cannot read", path);
-    }
-  }
-  fclose(f);
-  return buf;
+  return lg_file_read_all(path, CONFIG_MAX_BYTES, "config file", n, err);
 }
 
-/* Finds the checkpoint of a directory; out receives its path.  *is_index set for index.json. */
+static int is_pytorch_name(const char *nm) {
+  return ends_with(nm, ".bin") || ends_with(nm, ".pt") || ends_with(nm, ".pth");
+}
+
+/* The error for a path that is a PyTorch checkpoint by name: what its first bytes show it to be
+** (a Git LFS pointer, a zip or pickle checkpoint), else that only safetensors is read. */
+static int pytorch_file_error(const char *path, lg_err *err) {
+  unsigned char head[64];
+  struct stat sb;
+  ssize_t got = -1;
+  int fd = lg_file_open_regular(path, &sb, err);
+  if (fd < 0) return -1;
+  got = read(fd, head, sizeof head);
+  close(fd);
+  if (got > 0 && lg_st_check_foreign(head, (size_t)got, path, err)) return -1;
+  char hint[512];
+  lg_st_torch_hint(path, hint, sizeof hint);
+  return lg_errf(err, "'%s' is not safetensors (.bin, .pt and .pth files are PyTorch checkpoints): %s", path, hint);
+}
+
+/* Finds the checkpoint of a directory; out receives its path.  *is_index set for index.json.
+** Every candidate must be a regular file (symbolic links followed): anything else named like a
+** checkpoint is refused, so no FIFO or device is ever opened. */
 static int find_checkpoint(const char *dir, char *out, size_t n, int *is_index, lg_err *err) {
   static const char *preferred[] = {"open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
                                     "model.safetensors", NULL};
+  static const char *torch_names[] = {"open_clip_pytorch_model.bin", "pytorch_model.bin", NULL};
   *is_index = 0;
   for (int i = 0; preferred[i]; i++) {
     snprintf(out, n, "%s/%s", dir, preferred[i]);
-    if (is_file(out)) return 0;
+    int r = lg_file_probe(out, err);
+    if (r) return r > 0 ? 0 : -1;
   }
   DIR *d = opendir(dir);
   if (!d) return lg_errf(err, "%s: cannot open directory: %s", dir, strerror(errno));
-  char single[256] = "", index[256] = "", pickle[256] = "";
-  int n_single = 0;
+  char single[256] = "", index[256] = "";
+  int n_single = 0, n_torch = 0, rc = -1;
   struct dirent *e;
   while ((e = readdir(d))) {
     const char *nm = e->d_name;
     if (nm[0] == '.') continue;
-    if (ends_with(nm, ".safetensors.index.json") && !index[0]) snprintf(index, sizeof index, "%.255s", nm);
-    else if (ends_with(nm, ".safetensors")) { n_single++; snprintf(single, sizeof single, "%.255s", nm); }
-    else if ((ends_with(nm, ".bin") || ends_with(nm, ".pt") || ends_with(nm, ".pth")) && !pickle[0])
-      snprintf(pickle, sizeof pickle, "%.255s", nm);
+    int is_idx = ends_with(nm, ".safetensors.index.json"), is_st = ends_with(nm, ".safetensors");
+    if (!is_idx && !is_st) {
+      n_torch += is_pytorch_name(nm);
+      continue;
+    }
+    snprintf(out, n, "%.3800s/%.255s", dir, nm);
+    int r = lg_file_probe(out, err);
+    if (r < 0) goto done;
+    if (r == 0) {
+      lg_errf(err, "'%s' cannot be examined (a dangling symbolic link?)", out);
+      goto done;
+    }
+    if (is_idx && !index[0]) snprintf(index, sizeof index, "%.255s", nm);
+    else if (is_st) { n_single++; snprintf(single, sizeof single, "%.255s", nm); }
   }
-  closedir(d);
   if (index[0]) {
     *is_index = 1;
     snprintf(out, n, "%.3800s/%.255s", dir, index);
-    return 0;
-  }
-  if (n_single == 1) {
+    rc = 0;
+  } else if (n_single == 1) {
     snprintf(out, n, "%.3800s/%.255s", dir, single);
-    return 0;
+    rc = 0;
+  } else if (n_single > 1) {
+    lg_errf(err, "%s: %d .safetensors files and no *.safetensors.index.json: cannot tell which is the model",
+            dir, n_single);
+  } else if (n_torch) {
+    const char *known = NULL;
+    for (int i = 0; torch_names[i] && !known; i++) {
+      snprintf(out, n, "%.3800s/%s", dir, torch_names[i]);
+      if (lg_file_probe(out, NULL) > 0) known = torch_names[i];
+    }
+    char hint[512];
+    lg_st_torch_hint(known ? known : "model.bin", hint, sizeof hint);
+    if (known)
+      lg_errf(err, "%s: no .safetensors checkpoint, only the PyTorch checkpoint %s: %s", dir, known, hint);
+    else
+      lg_errf(err, "%s: no .safetensors checkpoint, only PyTorch checkpoints (.bin, .pt or .pth files): %s", dir, hint);
+  } else {
+    lg_errf(err, "%s: no checkpoint found (looked for open_clip_model.safetensors, model.safetensors, "
+            "*.safetensors.index.json, *.safetensors)", dir);
   }
-  if (n_single > 1)
-    return lg_errf(err, "%s: several .safetensors files and no index.json: cannot tell which is the model", dir);
-  if (pickle[0])
-    return lg_errf(err, "%s: only a PyTorch pickle checkpoint ('%s') found; convert it to .safetensors", dir, pickle);
-  return lg_errf(err, "%s: no checkpoint found (looked for open_clip_model.safetensors, model.safetensors, "
-                 "*.safetensors.index.json, *.safetensors)", dir);
+done:
+  closedir(d);
+  return rc;
 }
 
 /* 128-bit fingerprint of the loaded weights and configuration (not cryptographic: a cache key). */
@@ -154,7 +186,8 @@ static int read_config(const char *path, int (*parse)(const char *, size_t, cons
                        lg_clip_cfg *cfg, int *used, lg_err *err) {
   size_t n = 0;
   *used = 0;
-  if (!is_file(path)) return 0;
+  int r = lg_file_probe(path, err);
+  if (r <= 0) return r;
   char *text = read_text(path, &n, err);
   if (!text) return -1;
   int rc = parse(text, n, path, cfg, err);
@@ -168,7 +201,8 @@ static int read_hf_preprocessor(const char *dir, lg_clip_cfg *cfg, lg_err *err) 
   char path[4200];
   size_t n = 0;
   snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
-  if (!is_file(path)) return 0;
+  int r = lg_file_probe(path, err);
+  if (r <= 0) return r;
   char *text = read_text(path, &n, err);
   if (!text) return -1;
   int rc = lg_cfg_parse_hf_preprocessor(text, n, path, &cfg->pre, err);
@@ -188,11 +222,17 @@ static int load_tokenizer(lg_model *m, const char *dir, lg_err *err) {
   snprintf(p2, sizeof p2, "%s/merges.txt", dir);
   snprintf(p3, sizeof p3, "%s/tokenizer.json", dir);
   const char *env = getenv("LEGRAD_BPE");
-  if ((is_file(p1) && is_file(p2)) || is_file(p3)) {
+  int r1, r2, r3 = 0;   /* tokenizer.json is only looked at without vocab.json + merges.txt */
+  if ((r1 = lg_file_probe(p1, err)) < 0 || (r2 = lg_file_probe(p2, err)) < 0 ||
+      (!(r1 && r2) && (r3 = lg_file_probe(p3, err)) < 0))
+    return lg_err_prefix(err, "%s: tokenizer", dir);
+  if ((r1 && r2) || r3) {
     t = lg_tokenizer_load_dir(dir, err);
   } else {
     snprintf(p1, sizeof p1, "%s/bpe_simple_vocab_16e6.txt.gz", dir);
-    if (is_file(p1)) t = lg_tokenizer_load_bpe_gz(p1, err);
+    int r = lg_file_probe(p1, err);
+    if (r < 0) return lg_err_prefix(err, "%s: tokenizer", dir);
+    if (r) t = lg_tokenizer_load_bpe_gz(p1, err);
     else if (env && env[0] && m->text.vocab == 49408) t = lg_tokenizer_load_bpe_gz(env, err);
     else return 0;
   }
@@ -219,6 +259,10 @@ lg_model *lg_model_load(const char *path, lg_err *err) {
   if (strlen(path) >= sizeof dir - 64) { lg_errf(err, "lg_model_load: path too long"); goto fail; }
   if (stat(path, &sb)) { lg_errf(err, "%s: %s", path, strerror(errno)); goto fail; }
   int is_dir = S_ISDIR(sb.st_mode);
+  if (!is_dir && !S_ISREG(sb.st_mode)) {
+    lg_errf(err, "'%s' is %s, not a model directory or a regular file", path, lg_file_kind(sb.st_mode));
+    goto fail;
+  }
   if (is_dir) {
     snprintf(dir, sizeof dir, "%s", path);
     size_t k = strlen(dir);
@@ -227,6 +271,10 @@ lg_model *lg_model_load(const char *path, lg_err *err) {
   } else {
     snprintf(ckpt, sizeof ckpt, "%s", path);
     is_index = ends_with(path, ".index.json");
+    if (is_pytorch_name(path)) {
+      pytorch_file_error(path, err);
+      goto fail;
+    }
     if (!is_index && !ends_with(path, ".safetensors")) {
       lg_errf(err, "%s: expected a model directory, a .safetensors file or a .safetensors.index.json", path);
       goto fail;

@@ -5,14 +5,18 @@
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "file_read.h"
 
 static const struct { const char *name; int bits; } st_dtypes[LG_ST_NDTYPES] = {
   [LG_ST_BOOL] = {"BOOL", 8},     [LG_ST_U8] = {"U8", 8},           [LG_ST_I8] = {"I8", 8},
@@ -60,6 +64,51 @@ static int by_name(const void *a, const void *b) {
   return strcmp(((const lg_st_tensor *)a)->name, ((const lg_st_tensor *)b)->name);
 }
 
+/* 1 when s looks like a dtype name (1..16 of A-Z, 0-9, '_'), so it can be quoted in a message. */
+static int dtype_like(const char *s) {
+  size_t k = 0;
+  for (; s[k]; k++)
+    if (k >= 16 || !(isupper((unsigned char)s[k]) || isdigit((unsigned char)s[k]) || s[k] == '_')) return 0;
+  return k > 0;
+}
+
+/* 1 when buf[0..n) starts with the ASCII text s, ignoring case. */
+static int starts_with_ci(const unsigned char *buf, size_t n, const char *s) {
+  size_t k = strlen(s);
+  return n >= k && strncasecmp((const char *)buf, s, k) == 0;
+}
+
+void lg_st_torch_hint(const char *path, char *out, size_t cap) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  int plain = base[0] != 0;
+  for (const char *p = base; *p; p++)
+    if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '_' || *p == '-')) plain = 0;
+  snprintf(out, cap, "convert it once, in its directory: python3 -c \"import torch, safetensors.torch as st; "
+           "sd = torch.load('%s', map_location='cpu'); sd = sd.get('state_dict', sd); "
+           "st.save_file({k: v.contiguous() for k, v in sd.items()}, 'model.safetensors')\" "
+           "(docs/checkpoints.md)", plain ? base : "model.bin");
+}
+
+int lg_st_check_foreign(const unsigned char *buf, size_t n, const char *name, lg_err *err) {
+  const char *torch = NULL;
+  if (starts_with_ci(buf, n, "version https://git-lfs.github.com/spec/v1"))
+    return lg_errf(err, "'%s' is a Git LFS pointer, not the weights: run `git lfs pull` in that repository "
+                   "(or download the file itself)", name);
+  if (n >= 4 && memcmp(buf, "PK\x03\x04", 4) == 0) torch = "a zip archive";
+  else if (n >= 3 && buf[0] == 0x80 && buf[1] >= 2 && buf[1] <= 5 && buf[2] != 0) torch = "a pickle";
+  if (torch) {
+    char hint[512];
+    lg_st_torch_hint(name, hint, sizeof hint);
+    return lg_errf(err, "'%s' is a PyTorch checkpoint (%s), not safetensors: %s", name, torch, hint);
+  }
+  size_t k = 0;
+  while (k < n && k < 64 && isspace(buf[k])) k++;
+  if (starts_with_ci(buf + k, n - k, "<!doctype html") || starts_with_ci(buf + k, n - k, "<html"))
+    return lg_errf(err, "'%s' is an HTML page, not the weights (a failed download? fetch the file again)", name);
+  return 0;
+}
+
 /* Parses one header entry into t (name not yet set).  Returns 0 or -1. */
 static int parse_entry(const cJSON *e, const char *file, lg_st_tensor *t, lg_err *err) {
   const char *nm = e->string;
@@ -70,8 +119,12 @@ static int parse_entry(const cJSON *e, const char *file, lg_st_tensor *t, lg_err
   if (!cJSON_IsString(dt)) return lg_errf(err, "%s: tensor '%s': missing string 'dtype'", file, nm);
   int k = 0;
   while (k < LG_ST_NDTYPES && strcmp(st_dtypes[k].name, dt->valuestring) != 0) k++;
-  if (k == LG_ST_NDTYPES)
-    return lg_errf(err, "%s: tensor '%s': unknown dtype '%.40s'", file, nm, dt->valuestring);
+  if (k == LG_ST_NDTYPES) {
+    if (dtype_like(dt->valuestring))
+      return lg_errf(err, "%s: tensor '%s': unknown dtype '%s'", file, nm, dt->valuestring);
+    return lg_errf(err, "%s: tensor '%s': 'dtype' is not a dtype name (a string of %zu bytes; expected "
+                   "F32, F16, BF16 or another safetensors dtype)", file, nm, strlen(dt->valuestring));
+  }
   t->dtype = (lg_st_dtype)k;
   if (!cJSON_IsArray(sh)) return lg_errf(err, "%s: tensor '%s': missing array 'shape'", file, nm);
   int nd = cJSON_GetArraySize(sh);
@@ -83,9 +136,8 @@ static int parse_entry(const cJSON *e, const char *file, lg_st_tensor *t, lg_err
   for (const cJSON *d = sh->child; d; d = d->next, i++) {
     uint64_t v;
     if (json_uint(d, &v)) return lg_errf(err, "%s: tensor '%s': shape[%d] is not a non-negative integer", file, nm, i);
-    if (v && numel > (UINT64_C(1) << 60) / v)
+    if (__builtin_mul_overflow(numel, v, &numel) || numel > (UINT64_C(1) << 60))
       return lg_errf(err, "%s: tensor '%s': shape has more than 2^60 elements", file, nm);
-    numel *= v;
     t->shape[i] = (int64_t)v;
   }
   t->numel = (int64_t)numel;
@@ -95,9 +147,11 @@ static int parse_entry(const cJSON *e, const char *file, lg_st_tensor *t, lg_err
   if (t->end < t->begin)
     return lg_errf(err, "%s: tensor '%s': data_offsets [%llu,%llu] end before begin", file, nm,
                    (unsigned long long)t->begin, (unsigned long long)t->end);
-  uint64_t bits = numel * (uint64_t)st_dtypes[k].bits;
+  uint64_t bits;
   char s[160];
   lg_st_shape_str(t->shape, t->ndim, s, sizeof s);
+  if (__builtin_mul_overflow(numel, (uint64_t)st_dtypes[k].bits, &bits))
+    return lg_errf(err, "%s: tensor '%s': shape %s x %s needs more than 2^61 bytes", file, nm, s, st_dtypes[k].name);
   if (bits % 8)
     return lg_errf(err, "%s: tensor '%s': %s x %s is not a whole number of bytes", file, nm, s, st_dtypes[k].name);
   if (t->end - t->begin != bits / 8)
@@ -111,15 +165,20 @@ int lg_st_parse(lg_st *st, const unsigned char *buf, size_t n, const char *name,
   lg_st_tensor *loc = NULL;
   cJSON *root = NULL;
   int nloc = 0, rc = -1;
-  if (n < 8) return lg_errf(err, "%s: %zu bytes, too short for a safetensors file (at least 8)", name, n);
   uint64_t hn = 0;
-  for (int i = 7; i >= 0; i--) hn = (hn << 8) | buf[i];
+  for (int i = 7; i >= 0 && n >= 8; i--) hn = (hn << 8) | buf[i];
+  /* A safetensors file has its header length first and '{' at byte 8: anything else is described
+  ** (what kind of file it is) rather than quoted. */
+  if ((n <= 8 || buf[8] != '{' || hn > LG_ST_MAX_HEADER) && lg_st_check_foreign(buf, n, name, err)) return -1;
+  if (n < 8) return lg_errf(err, "%s: %zu bytes, too short for a safetensors file (at least 8)", name, n);
   if (hn > LG_ST_MAX_HEADER)
-    return lg_errf(err, "%s: header length %llu exceeds the limit %llu", name, (unsigned long long)hn, LG_ST_MAX_HEADER);
+    return lg_errf(err, "%s: not a safetensors file: its first 8 bytes, read as the header length, exceed "
+                   "the %llu-byte limit (file of %zu bytes)", name, LG_ST_MAX_HEADER, n);
+  if (n == 8 || buf[8] != '{')   /* before the length is quoted: only a JSON header's length is */
+    return lg_errf(err, "%s: not a safetensors file: the header does not start with '{' (file of %zu bytes)", name, n);
   if (hn > n - 8)
     return lg_errf(err, "%s: header length %llu runs past the end of the file (%zu bytes)", name,
                    (unsigned long long)hn, n);
-  if (hn < 2 || buf[8] != '{') return lg_errf(err, "%s: header does not start with '{'", name);
   const char *end = NULL;
   root = cJSON_ParseWithLengthOpts((const char *)buf + 8, (size_t)hn, &end, 0);
   if (!root || !cJSON_IsObject(root)) {
@@ -198,9 +257,9 @@ static int map_file(lg_st *st, const char *path, lg_st_file **out, lg_err *err) 
   st->files = files;
   lg_st_file *f = &files[st->n_files];
   memset(f, 0, sizeof *f);
-  fd = open(path, O_RDONLY);
-  if (fd < 0) { lg_errf(err, "%s: cannot open: %s", path, strerror(errno)); goto done; }
-  if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) { lg_errf(err, "%s: not a regular file", path); goto done; }
+  fd = lg_file_open_regular(path, &sb, err);
+  if (fd < 0) goto done;
+  if ((unsigned long long)sb.st_size > SIZE_MAX) { lg_errf(err, "%s: too large to map", path); goto done; }
   f->path = strdup(path);
   if (!f->path) { lg_errf(err, "%s: out of memory", path); goto done; }
   f->size = (size_t)sb.st_size;
@@ -236,21 +295,21 @@ int lg_st_open(lg_st *st, const char *path, lg_err *err) {
   return 0;
 }
 
+/* A shard name as Hugging Face writes them: NAME.safetensors, no directory part, not hidden. */
+static int plain_shard_name(const char *s) {
+  size_t k = strlen(s), ext = strlen(".safetensors");
+  return k > ext && k <= 255 && s[0] != '.' && !strchr(s, '/') && !strchr(s, '\\') &&
+         strcmp(s + k - ext, ".safetensors") == 0;
+}
+
 int lg_st_open_index(lg_st *st, const char *index_path, lg_err *err) {
   size_t n = 0;
   char *text = NULL, *dir = NULL, *shard = NULL;
   cJSON *root = NULL;
   int rc = -1;
   memset(st, 0, sizeof *st);
-  FILE *fp = fopen(index_path, "rb");
-  if (!fp) return lg_errf(err, "%s: cannot open: %s", index_path, strerror(errno));
-  if (fseek(fp, 0, SEEK_END) == 0) {
-    long sz = ftell(fp);
-    if (sz >= 0 && sz < (1L << 30) && fseek(fp, 0, SEEK_SET) == 0 && (text = malloc((size_t)sz + 1)))
-      n = fread(text, 1, (size_t)sz, fp);
-  }
-  fclose(fp);
-  if (!text) return lg_errf(err, "%s: cannot read", index_path);
+  text = lg_file_read_all(index_path, LG_ST_MAX_INDEX, "safetensors index", &n, err);
+  if (!text) return -1;
   root = cJSON_ParseWithLength(text, n);
   const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
   if (!cJSON_IsObject(wm)) { lg_errf(err, "%s: no 'weight_map' object", index_path); goto done; }
@@ -259,8 +318,9 @@ int lg_st_open_index(lg_st *st, const char *index_path, lg_err *err) {
   char *slash = strrchr(dir, '/');
   if (slash) slash[1] = 0; else dir[0] = 0;
   for (const cJSON *e = wm->child; e; e = e->next) {
-    if (!cJSON_IsString(e) || !e->valuestring[0] || strchr(e->valuestring, '/')) {
-      lg_errf(err, "%s: weight_map['%s'] is not a plain shard file name", index_path, e->string);
+    if (!cJSON_IsString(e) || !plain_shard_name(e->valuestring)) {
+      lg_errf(err, "%s: weight_map['%s'] is not a plain shard file name (NAME.safetensors in the index's "
+              "directory)", index_path, e->string);
       goto done;
     }
     int seen = 0;

@@ -9,10 +9,13 @@
 **   lg_st_read_f32(t, buf, &err);                                 // F32/F16/BF16 widened to F32
 **   lg_st_close(&st);
 **
+** Files are opened with lg_file_open_regular (file_read.h): regular files only, never blocking.
 ** The header is validated completely at open time: length <= 100,000,000 and inside the file, JSON
 ** object starting with '{', every entry with a known dtype, a shape of non-negative integers
 ** (rank <= LG_ST_MAX_DIMS), data_offsets [begin,end] with end-begin == numel * dtype size, tensors
-** contiguous from offset 0 and ending exactly at the end of the file, no duplicate names.
+** contiguous from offset 0 and ending exactly at the end of the file, no duplicate names; every size
+** product is overflow-checked.  Git LFS pointers, PyTorch checkpoints and HTML pages are named as
+** such.  An index's shards are plain NAME.safetensors names in the index's own directory.
 ** `__metadata__` is skipped.  Tensor data may be unaligned; reads go through memcpy.
 ** lg_st_parse() validates a buffer already in memory (used by open and by the fuzzer).
 */
@@ -25,6 +28,7 @@
 
 #define LG_ST_MAX_DIMS 8
 #define LG_ST_MAX_HEADER 100000000ull
+#define LG_ST_MAX_INDEX (64u << 20)   /* bytes of a *.safetensors.index.json */
 
 typedef enum lg_st_dtype {
   LG_ST_BOOL, LG_ST_U8, LG_ST_I8, LG_ST_F8_E5M2, LG_ST_F8_E4M3, LG_ST_F8_E8M0, LG_ST_I16,
@@ -61,6 +65,20 @@ int lg_st_dtype_bits(lg_st_dtype dt);
 /* Parses and validates a safetensors image buf[0..n) named `name` (for messages) and appends its
 ** tensors to st (pointing into buf, which must outlive st).  Returns 0 or -1 with err set. */
 int lg_st_parse(lg_st *st, const unsigned char *buf, size_t n, const char *name, lg_err *err);
+
+/* When buf[0..n) (the start of a file named `name`) is recognisably something else than
+** safetensors, writes what it is and what to do into err and returns -1; else returns 0:
+**   "'NAME' is a Git LFS pointer, not the weights: run `git lfs pull` in that repository (or
+**    download the file itself)"
+**   "'NAME' is a PyTorch checkpoint (a zip archive|a pickle), not safetensors: convert it once, ..."
+**   "'NAME' is an HTML page, not the weights (a failed download? fetch the file again)"
+** lg_st_parse calls it when a buffer does not start like a safetensors file (a real file whose
+** header length happens to begin with a pickle's bytes is never taken for one). */
+int lg_st_check_foreign(const unsigned char *buf, size_t n, const char *name, lg_err *err);
+
+/* Writes into out how to convert the PyTorch checkpoint at path to model.safetensors: a python3
+** one-liner naming the file (its base name when that is plain, else 'model.bin'). */
+void lg_st_torch_hint(const char *path, char *out, size_t cap);
 
 /* Opens one file (st is initialised here).  Returns 0 or -1 (st left empty). */
 int lg_st_open(lg_st *st, const char *path, lg_err *err);

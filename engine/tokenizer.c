@@ -26,11 +26,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 #include <utf8proc.h>
 #include <zlib.h>
 
+#include "file_read.h"
 #include "hash128.h"
 #include "text_clean.h"
 
@@ -109,7 +111,7 @@ static int32_t sym_intern(lg_tokenizer *t, const char *s, size_t n, lg_err *err)
     t->syms_cap = cap;
     if (t->nsyms == 0) t->nsyms = 1;
   }
-  if (t->arena_n + n > t->arena_cap) {
+  if (!t->arena || t->arena_n + n > t->arena_cap) {   /* allocated even for an empty first string */
     size_t cap = t->arena_cap ? t->arena_cap : 65536;
     while (cap < t->arena_n + n) cap *= 2;
     char *a = realloc(t->arena, cap);
@@ -189,7 +191,9 @@ static int add_merge(lg_tokenizer *t, const char *a, size_t na, const char *b, s
 static int add_vocab(lg_tokenizer *t, const char *s, size_t n, int32_t id, lg_err *err) {
   int32_t k = sym_intern(t, s, n, err);
   if (k < 0) return -1;
-  if (t->syms[k].vocab_id >= 0) return lg_errf(err, "vocabulary: token '%.*s' appears twice", (int)n, s);
+  if (t->syms[k].vocab_id >= 0)
+    return lg_errf(err, "vocabulary: a token of %zu byte%s appears twice (ids %d and %d)", n, n == 1 ? "" : "s",
+                   t->syms[k].vocab_id, id);
   t->syms[k].vocab_id = id;
   if (id + 1 > t->n_vocab) t->n_vocab = id + 1;
   return 0;
@@ -252,10 +256,14 @@ void lg_tokenizer_free(lg_tokenizer *t) {
 
 /* ---- file loading --------------------------------------------------------------------------- */
 
-/* Reads a whole file (plain or gzip, zlib's gzread handles both). NUL-terminated; *n bytes. */
+/* Reads a whole regular file (plain or gzip, zlib's gzread handles both; at most MAX_FILE_BYTES
+** once uncompressed). NUL-terminated; *n bytes. */
 static char *slurp(const char *path, size_t *n, lg_err *err) {
-  gzFile f = gzopen(path, "rb");
-  if (!f) { lg_errf(err, "%s: cannot open", path); return NULL; }
+  struct stat sb;
+  int fd = lg_file_open_regular(path, &sb, err);
+  if (fd < 0) return NULL;
+  gzFile f = gzdopen(fd, "rb");
+  if (!f) { close(fd); lg_errf(err, "%s: cannot open: out of memory", path); return NULL; }
   size_t cap = 1 << 20, len = 0;
   char *buf = malloc(cap + 1);
   if (!buf) lg_errf(err, "%s: out of memory", path);
@@ -375,10 +383,12 @@ static int load_vocab_json(lg_tokenizer *t, const cJSON *vocab, const char *src,
   for (const cJSON *it = vocab->child; it; it = it->next) {
     if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 16777216 ||
         it->valuedouble != (double)(int)it->valuedouble) {
-      return lg_errf(err, "%s: token '%.64s' needs a non-negative integer id", src, it->string ? it->string : "");
+      size_t len = strlen(it->string ? it->string : "");
+      return lg_errf(err, "%s: entry %d (a token of %zu byte%s): the id must be an integer in 0..16777216", src,
+                     count + 1, len, len == 1 ? "" : "s");
     }
     if (add_vocab(t, it->string, strlen(it->string), (int32_t)it->valuedouble, err)) {
-      return lg_err_prefix(err, "%s", src);
+      return lg_err_prefix(err, "%s: entry %d", src, count + 1);
     }
     count++;
   }
@@ -443,18 +453,16 @@ lg_tokenizer *lg_tokenizer_load_dir(const char *dir, lg_err *err) {
   if (strlen(dir) > 4000) { lg_errf(err, "lg_tokenizer_load_dir: path too long"); return NULL; }
   snprintf(vpath, sizeof vpath, "%s/vocab.json", dir);
   snprintf(mpath, sizeof mpath, "%s/merges.txt", dir);
-  FILE *fv = fopen(vpath, "rb"), *fm = fopen(mpath, "rb");
-  int have_pair = fv && fm;
-  if (fv) fclose(fv);
-  if (fm) fclose(fm);
-  if (!have_pair) {
+  int rv = lg_file_probe(vpath, err), rm = rv < 0 ? -1 : lg_file_probe(mpath, err);
+  if (rv < 0 || rm < 0) return NULL;
+  if (!(rv && rm)) {
     snprintf(vpath, sizeof vpath, "%s/tokenizer.json", dir);
-    FILE *ft = fopen(vpath, "rb");
-    if (!ft) {
+    int rt = lg_file_probe(vpath, err);
+    if (rt < 0) return NULL;
+    if (!rt) {
       lg_errf(err, "%s: no vocab.json + merges.txt and no tokenizer.json", dir);
       return NULL;
     }
-    fclose(ft);
     return load_tokenizer_json(vpath, err);
   }
   size_t n = 0;

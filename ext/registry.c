@@ -17,8 +17,15 @@
 **   is immutable after lg_model_load() (engine/clip.h), and it cannot outlive the library: every
 **   reference is owned by some connection's lg_conn, which is freed (releasing its references)
 **   before SQLite dlclose()s the extension for that connection, and the library stays mapped while
-**   any connection still has it loaded.  The list is guarded by a mutex; the mutex is held while a
-**   model loads, so two connections asking for the same files at once load them once.
+**   any connection still has it loaded.  The list is guarded by a mutex that is only held for list
+**   operations, never while files are read: a model loads outside the lock, so a slow disk (or a
+**   file that cannot be read) for one registration never holds up another connection.
+**
+** TWO CONNECTIONS, SAME FILES, SAME TIME
+**   The first inserts a placeholder entry (model NULL, `loading` set) under the lock and loads
+**   without it; the others find the placeholder and wait on the condition variable (which releases
+**   the mutex) until it is either filled (they take a reference) or removed because the load failed
+**   (they then try the load themselves and report their own error).  The files are loaded once.
 */
 #include <dirent.h>
 #include <limits.h>
@@ -32,12 +39,14 @@
 
 typedef struct lg_shared {
   char *key;                /* realpath|files|bytes|mtime-digest, malloc'ed */
-  lg_model *model;
+  lg_model *model;          /* NULL while loading */
+  int loading;              /* 1 while a thread loads it outside the lock */
   int refs;
   struct lg_shared *next;
 } lg_shared;
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t registry_cv = PTHREAD_COND_INITIALIZER;   /* a load finished or failed */
 static lg_shared *registry_head;
 
 /*
@@ -76,27 +85,58 @@ static char *registry_key(const char *path, lg_err *err) {
   return key;
 }
 
+/* The entry with this key, or NULL.  Caller holds registry_mu. */
+static lg_shared *registry_find(const char *key) {
+  for (lg_shared *s = registry_head; s; s = s->next)
+    if (strcmp(s->key, key) == 0) return s;
+  return NULL;
+}
+
 lg_model *lg_registry_acquire(const char *path, lg_err *err) {
   char *key = registry_key(path, err);
   if (!key) return NULL;
   lg_model *m = NULL;
+  lg_shared *s;
   pthread_mutex_lock(&registry_mu);
-  for (lg_shared *s = registry_head; s; s = s->next) {
-    if (strcmp(s->key, key) == 0) { s->refs++; m = s->model; goto done; }
+  while ((s = registry_find(key)) != NULL && s->loading) pthread_cond_wait(&registry_cv, &registry_mu);
+  if (s) {
+    s->refs++;
+    m = s->model;
+    pthread_mutex_unlock(&registry_mu);
+    free(key);
+    return m;
   }
-  lg_shared *s = calloc(1, sizeof *s);
-  if (!s) { lg_errf(err, "out of memory"); goto done; }
-  s->model = lg_model_load(path, err);
-  if (!s->model) { lg_err_strip_engine_name(err); free(s); goto done; }
+  s = calloc(1, sizeof *s);
+  if (!s) {
+    pthread_mutex_unlock(&registry_mu);
+    free(key);
+    lg_errf(err, "out of memory");
+    return NULL;
+  }
   s->key = key;
-  key = NULL;
-  s->refs = 1;
+  s->loading = 1;
   s->next = registry_head;
   registry_head = s;
-  m = s->model;
-done:
   pthread_mutex_unlock(&registry_mu);
-  free(key);
+
+  m = lg_model_load(path, err);   /* without the lock: reads files */
+
+  pthread_mutex_lock(&registry_mu);
+  if (m) {
+    s->model = m;
+    s->refs = 1;
+    s->loading = 0;
+  } else {
+    lg_err_strip_engine_name(err);
+    for (lg_shared **pp = &registry_head; *pp; pp = &(*pp)->next)
+      if (*pp == s) { *pp = s->next; break; }
+  }
+  pthread_cond_broadcast(&registry_cv);
+  pthread_mutex_unlock(&registry_mu);
+  if (!m) {
+    free(s->key);
+    free(s);
+  }
   return m;
 }
 
@@ -105,7 +145,7 @@ void lg_registry_release(lg_model *m) {
   lg_shared *dead = NULL;
   pthread_mutex_lock(&registry_mu);
   for (lg_shared **pp = &registry_head; *pp; pp = &(*pp)->next) {
-    if ((*pp)->model == m) {
+    if (!(*pp)->loading && (*pp)->model == m) {
       if (--(*pp)->refs == 0) { dead = *pp; *pp = dead->next; }
       break;
     }
@@ -121,7 +161,7 @@ void lg_registry_release(lg_model *m) {
 int lg_registry_loaded(void) {
   int n = 0;
   pthread_mutex_lock(&registry_mu);
-  for (lg_shared *s = registry_head; s; s = s->next) n++;
+  for (lg_shared *s = registry_head; s; s = s->next) n += !s->loading;
   pthread_mutex_unlock(&registry_mu);
   return n;
 }

@@ -6,7 +6,8 @@
 ** Every input goes through lg_st_parse.  Properties checked (a violation aborts):
 **   - failure leaves a non-empty message;
 **   - on success the tensors are sorted by name without duplicates, every tensor's bytes lie inside
-**     the input and match numel x dtype size, and every floating tensor widens to F32;
+**     the input and match numel x dtype size (computed without overflow), and every floating tensor
+**     widens to F32;
 **   - a parsed input is also written to a temporary file and given to lg_model_load, which must
 **     either load it (then the vision tower runs on a zero image at the native size when that is
 **     small) or fail with a message.
@@ -70,7 +71,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const lg_st_tensor *t = &st.tensors[i];
     if (i) REQUIRE(strcmp(st.tensors[i - 1].name, t->name) < 0);
     REQUIRE(t->data >= data && t->data + (t->end - t->begin) <= data + size);
-    REQUIRE((uint64_t)t->numel * (uint64_t)lg_st_dtype_bits(t->dtype) / 8 == t->end - t->begin);
+    uint64_t bits;
+    REQUIRE(!__builtin_mul_overflow((uint64_t)t->numel, (uint64_t)lg_st_dtype_bits(t->dtype), &bits));
+    REQUIRE(bits % 8 == 0 && bits / 8 == t->end - t->begin);
     REQUIRE(lg_st_find(&st, t->name) == t);
     if (t->dtype == LG_ST_F32 || t->dtype == LG_ST_F16 || t->dtype == LG_ST_BF16 || t->dtype == LG_ST_F64) {
       float *buf = malloc((size_t)(t->numel ? t->numel : 1) * sizeof *buf);

@@ -200,6 +200,147 @@ static void expect_bad_oc(const char *name, const st_edit *e, const char *config
   lg_model_free(m);
 }
 
+/* The conversion advice every PyTorch message ends with, for a checkpoint named `file`. */
+static const char *torch_hint(const char *file) {
+  static char buf[600];
+  snprintf(buf, sizeof buf, "convert it once, in its directory: python3 -c \"import torch, safetensors.torch as st; "
+           "sd = torch.load('%s', map_location='cpu'); sd = sd.get('state_dict', sd); "
+           "st.save_file({k: v.contiguous() for k, v in sd.items()}, 'model.safetensors')\" (docs/checkpoints.md)", file);
+  return buf;
+}
+
+#define EXPECT_LOAD_ERROR(path, ...)                                                     \
+  do {                                                                                   \
+    char want_[1024];                                                                    \
+    snprintf(want_, sizeof want_, __VA_ARGS__);                                          \
+    lg_err e_ = {{0}};                                                                   \
+    lg_model *m_ = lg_model_load(path, &e_);                                             \
+    CHECK(m_ == NULL && !strcmp(e_.msg, want_), "%s:\n  want %s\n  got  %s", path, want_, \
+          m_ ? "(loaded)" : e_.msg);                                                     \
+    lg_model_free(m_);                                                                   \
+  } while (0)
+
+/* A copy of the tiny HF model (weights, config, tokenizer) in tmp(name). */
+static void copy_tiny_hf(const char *name) {
+  char p[64];
+  mkdir(tmp(name), 0700);
+  static const char *const files[][2] = {{MD "tiny_qg_hf/model.safetensors", "model.safetensors"},
+                                         {MD "tiny_qg_hf/config.json", "config.json"},
+                                         {"tests/fixtures/tokenizer/tiny/merges.txt", "merges.txt"}};
+  for (int i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s/%s", name, files[i][1]);
+    copy_file(files[i][0], tmp(p));
+  }
+}
+
+/* FIFOs in every role a model file plays are refused at once (reading one waits for a writer
+** forever); a device or a directory in those roles too. */
+static void test_not_regular_files(void) {
+  alarm(30);   /* guard: a blocking open fails the suite (SIGALRM) instead of hanging it */
+  mkdir(tmp("fifo1"), 0700);
+  if (mkfifo(tmp("fifo1/model.safetensors"), 0600) != 0) {
+    SKIP("mkfifo failed: FIFO roles not checked");
+    alarm(0);
+    return;
+  }
+  /* the weights, named directly and found in the directory under the preferred name */
+  EXPECT_LOAD_ERROR(tmp("fifo1/model.safetensors"), "'%s' is a FIFO, not a model directory or a regular file",
+                    tmp("fifo1/model.safetensors"));
+  EXPECT_LOAD_ERROR(tmp("fifo1"), "'%s' is a FIFO, not a regular file", tmp("fifo1/model.safetensors"));
+  /* the only *.safetensors of a directory */
+  mkdir(tmp("fifo2"), 0700);
+  mkfifo(tmp("fifo2/weights.safetensors"), 0600);
+  EXPECT_LOAD_ERROR(tmp("fifo2"), "'%s' is a FIFO, not a regular file", tmp("fifo2/weights.safetensors"));
+  /* a FIFO as the model path itself */
+  mkfifo(tmp("fifo3"), 0600);
+  EXPECT_LOAD_ERROR(tmp("fifo3"), "'%s' is a FIFO, not a model directory or a regular file", tmp("fifo3"));
+  /* vocab.json, merges.txt, config.json of an otherwise good model */
+  copy_tiny_hf("fifo4");
+  mkfifo(tmp("fifo4/vocab.json"), 0600);
+  EXPECT_LOAD_ERROR(tmp("fifo4"), "%s: tokenizer: '%s' is a FIFO, not a regular file", tmp("fifo4"), tmp("fifo4/vocab.json"));
+  copy_tiny_hf("fifo5");
+  copy_file("tests/fixtures/tokenizer/tiny/vocab.json", tmp("fifo5/vocab.json"));
+  remove(tmp("fifo5/config.json"));
+  mkfifo(tmp("fifo5/config.json"), 0600);
+  EXPECT_LOAD_ERROR(tmp("fifo5"), "'%s' is a FIFO, not a regular file", tmp("fifo5/config.json"));
+  remove(tmp("fifo5/config.json"));
+  mkfifo(tmp("fifo5/preprocessor_config.json"), 0600);
+  EXPECT_LOAD_ERROR(tmp("fifo5"), "'%s' is a FIFO, not a regular file", tmp("fifo5/preprocessor_config.json"));
+  /* tokenizer.json is not looked at when vocab.json + merges.txt are there; without them it is */
+  remove(tmp("fifo5/preprocessor_config.json"));
+  mkfifo(tmp("fifo5/tokenizer.json"), 0600);
+  /* (this tokenizer has more ids than the tiny model has rows: reaching that check shows it loaded) */
+  EXPECT_LOAD_ERROR(tmp("fifo5"), "%s: tokenizer has 1114 ids but the text tower's token embedding only 1000 rows", tmp("fifo5"));
+  remove(tmp("fifo5/merges.txt"));
+  EXPECT_LOAD_ERROR(tmp("fifo5"), "%s: tokenizer: '%s' is a FIFO, not a regular file", tmp("fifo5"), tmp("fifo5/tokenizer.json"));
+  /* a directory and a device where the weights should be */
+  mkdir(tmp("dirs"), 0700);
+  mkdir(tmp("dirs/model.safetensors"), 0700);
+  EXPECT_LOAD_ERROR(tmp("dirs"), "'%s' is a directory, not a regular file", tmp("dirs/model.safetensors"));
+  mkdir(tmp("dev"), 0700);
+  if (symlink("/dev/zero", tmp("dev/model.safetensors")) == 0)
+    EXPECT_LOAD_ERROR(tmp("dev"), "'%s' is a character device, not a regular file", tmp("dev/model.safetensors"));
+  alarm(0);
+}
+
+/* Checkpoints that are not safetensors: Git LFS pointers, PyTorch files by name and by content,
+** directories holding only PyTorch checkpoints.  Every message verbatim. */
+static void test_foreign_checkpoints(void) {
+  const char *lfs = "version https://git-lfs.github.com/spec/v1\noid sha256:"
+                    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\nsize 598641023\n";
+  copy_tiny_hf("lfs");
+  write_text(tmp("lfs/model.safetensors"), lfs);
+  EXPECT_LOAD_ERROR(tmp("lfs"), "'%s' is a Git LFS pointer, not the weights: run `git lfs pull` in that repository "
+                    "(or download the file itself)", tmp("lfs/model.safetensors"));
+  /* only pytorch_model.bin / open_clip_pytorch_model.bin */
+  mkdir(tmp("pickle"), 0700);
+  write_text(tmp("pickle/pytorch_model.bin"), "PK\x03\x04");
+  copy_file(MD "tiny_qg_hf/config.json", tmp("pickle/config.json"));
+  EXPECT_LOAD_ERROR(tmp("pickle"), "%s: no .safetensors checkpoint, only the PyTorch checkpoint pytorch_model.bin: %s",
+                    tmp("pickle"), torch_hint("pytorch_model.bin"));
+  mkdir(tmp("ocpickle"), 0700);
+  write_text(tmp("ocpickle/open_clip_pytorch_model.bin"), "PK\x03\x04");
+  write_text(tmp("ocpickle/pytorch_model.bin"), "PK\x03\x04");
+  EXPECT_LOAD_ERROR(tmp("ocpickle"), "%s: no .safetensors checkpoint, only the PyTorch checkpoint open_clip_pytorch_model.bin: %s",
+                    tmp("ocpickle"), torch_hint("open_clip_pytorch_model.bin"));
+  /* any other PyTorch file name is not repeated back */
+  mkdir(tmp("ptonly"), 0700);
+  write_text(tmp("ptonly/epoch_32.pt"), "PK\x03\x04");
+  EXPECT_LOAD_ERROR(tmp("ptonly"), "%s: no .safetensors checkpoint, only PyTorch checkpoints (.bin, .pt or .pth files): %s",
+                    tmp("ptonly"), torch_hint("model.bin"));
+  /* a PyTorch file named directly: its content decides the message */
+  EXPECT_LOAD_ERROR(tmp("pickle/pytorch_model.bin"), "'%s' is a PyTorch checkpoint (a zip archive), not safetensors: %s",
+                    tmp("pickle/pytorch_model.bin"), torch_hint("pytorch_model.bin"));
+  write_text(tmp("ptonly/lfs.pth"), lfs);
+  EXPECT_LOAD_ERROR(tmp("ptonly/lfs.pth"), "'%s' is a Git LFS pointer, not the weights: run `git lfs pull` in that "
+                    "repository (or download the file itself)", tmp("ptonly/lfs.pth"));
+  write_text(tmp("ptonly/odd.bin"), "{}");
+  EXPECT_LOAD_ERROR(tmp("ptonly/odd.bin"), "'%s' is not safetensors (.bin, .pt and .pth files are PyTorch checkpoints): %s",
+                    tmp("ptonly/odd.bin"), torch_hint("odd.bin"));
+  /* a safetensors beside a .bin: the safetensors is used */
+  copy_file(MD "tiny_single.safetensors", tmp("ptonly/model.safetensors"));
+  lg_err err = {{0}};
+  lg_model *m = lg_model_load(tmp("ptonly"), &err);
+  CHECK(m != NULL, "safetensors beside .bin files: %s", err.msg);
+  lg_model_free(m);
+}
+
+/* Config strings that are not names are described, never quoted. */
+static void test_config_no_echo(void) {
+  lg_err err = {{0}};
+  lg_clip_cfg c;
+  const char *cfg = "{\"model_type\":\"root:x:0:0:root:/root:/bin/bash\"}";
+  lg_cfg_defaults(&c);
+  CHECK(lg_cfg_parse_hf(cfg, strlen(cfg), "config.json", &c, &err) == -1 &&
+        !strcmp(err.msg, "config.json: model_type (a string of 31 bytes) is not a CLIP config (expected 'clip')"),
+        "%s", err.msg);
+  cfg = "{\"vision_config\":{\"hidden_act\":\"\\u00e9\"}}";
+  lg_cfg_defaults(&c);
+  CHECK(lg_cfg_parse_hf(cfg, strlen(cfg), "config.json", &c, &err) == -1 &&
+        !strcmp(err.msg, "config.json: vision_config.hidden_act: unsupported activation (a string of 2 bytes) "
+                         "(expected quick_gelu, gelu or gelu_pytorch_tanh)"), "%s", err.msg);
+}
+
 static void test_bad_models(void) {
   lg_err err = {{0}};
   st_edit drop = {.drop = "visual.ln_post.bias"};
@@ -233,14 +374,15 @@ static void test_bad_models(void) {
   /* directory without a checkpoint; only a pickle; several safetensors */
   mkdir(tmp("empty"), 0700);
   CHECK(lg_model_load(tmp("empty"), &err) == NULL && strstr(err.msg, "empty: no checkpoint found"), "%s", err.msg);
-  mkdir(tmp("pickle"), 0700);
-  write_text(tmp("pickle/pytorch_model.bin"), "PK");
-  CHECK(lg_model_load(tmp("pickle"), &err) == NULL && strstr(err.msg, "only a PyTorch pickle checkpoint ('pytorch_model.bin')"),
-        "%s", err.msg);
+  CHECK(lg_model_load(tmp("empty"), &err) == NULL &&
+        strstr(err.msg, "empty: no checkpoint found (looked for open_clip_model.safetensors, model.safetensors, "
+                        "*.safetensors.index.json, *.safetensors)"), "%s", err.msg);
   mkdir(tmp("two"), 0700);
   copy_file(MD "tiny_single.safetensors", tmp("two/a.safetensors"));
   copy_file(MD "tiny_single.safetensors", tmp("two/b.safetensors"));
-  CHECK(lg_model_load(tmp("two"), &err) == NULL && strstr(err.msg, "several .safetensors files"), "%s", err.msg);
+  CHECK(lg_model_load(tmp("two"), &err) == NULL &&
+        strstr(err.msg, "two: 2 .safetensors files and no *.safetensors.index.json: cannot tell which is the model"),
+        "%s", err.msg);
   CHECK(lg_model_load(tmp("nonexistent"), &err) == NULL && strstr(err.msg, "nonexistent: No such file"), "%s", err.msg);
   CHECK(lg_model_load(MD "tiny_qg_oc/open_clip_config.json", &err) == NULL && strstr(err.msg, "expected a model directory"),
         "%s", err.msg);
@@ -279,6 +421,9 @@ int main(void) {
   test_layouts();
   test_config_parsing();
   test_bad_models();
+  test_not_regular_files();
+  test_foreign_checkpoints();
+  test_config_no_echo();
   tmpdir_remove();
   return check_report("test_model");
 }

@@ -4,6 +4,8 @@
 ** (clip-engine.md §1.1) with the exact error messages.
 */
 #include <math.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -126,12 +128,18 @@ static void test_bad_headers(void) {
   CHECK(lg_st_parse(&st, (const unsigned char *)"abc", 3, "short.safetensors", &err) == -1 &&
         strstr(err.msg, "short.safetensors: 3 bytes, too short"), "%s", err.msg);
   unsigned char big[16] = {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, '{', '}'};
-  CHECK(lg_st_parse(&st, big, 10, "big.safetensors", &err) == -1 && strstr(err.msg, "exceeds the limit 100000000"),
-        "%s", err.msg);
+  CHECK(lg_st_parse(&st, big, 10, "big.safetensors", &err) == -1 &&
+        !strcmp(err.msg, "big.safetensors: not a safetensors file: its first 8 bytes, read as the header length, "
+                         "exceed the 100000000-byte limit (file of 10 bytes)"), "%s", err.msg);
   unsigned char past[16] = {100, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
   CHECK(lg_st_parse(&st, past, 10, "past.safetensors", &err) == -1 &&
         strstr(err.msg, "header length 100 runs past the end of the file (10 bytes)"), "%s", err.msg);
-  EXPECT_FAIL("[1,2]", NULL, 0, "does not start with '{'");
+  EXPECT_FAIL("[1,2]", NULL, 0, "mem.safetensors: not a safetensors file: the header does not start with '{' (file of 13 bytes)");
+  /* a length field that fits but no JSON after it: the length is not repeated back */
+  unsigned char bin[32] = {200, 0, 0, 0, 0, 0, 0, 0, 0x7f, 'E', 'L', 'F'};
+  CHECK(lg_st_parse(&st, bin, sizeof bin, "bin.safetensors", &err) == -1 &&
+        !strcmp(err.msg, "bin.safetensors: not a safetensors file: the header does not start with '{' (file of 32 bytes)"),
+        "%s", err.msg);
   EXPECT_FAIL("{\"a\":", NULL, 0, "not a valid JSON object");
   EXPECT_FAIL("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}xx", z, 4, "bytes after the JSON");
   EXPECT_FAIL("{\"w\":{\"dtype\":\"F12\",\"shape\":[1],\"data_offsets\":[0,4]}}", z, 4,
@@ -163,7 +171,8 @@ static void test_bad_headers(void) {
               "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", z, 8, "tensor 'a' appears twice");
   EXPECT_FAIL("{\"a\":{\"dtype\":\"F4\",\"shape\":[1],\"data_offsets\":[0,1]}}", z, 1, "not a whole number of bytes");
   /* file-level errors name the path */
-  CHECK(lg_st_open(&st, tmp("missing.safetensors"), &err) == -1 && strstr(err.msg, "missing.safetensors: cannot open"),
+  CHECK(lg_st_open(&st, tmp("missing.safetensors"), &err) == -1 &&
+        strstr(err.msg, "missing.safetensors: cannot open: No such file or directory"),
         "%s", err.msg);
   /* truncated copy of a real file */
   size_t n = 0;
@@ -177,6 +186,108 @@ static void test_bad_headers(void) {
           "%s", err.msg);
     free(buf);
   }
+}
+
+/* Shapes whose byte size overflows 64 bits once multiplied by the dtype's bits: 2^60 elements of
+** F32 or F64 are 2^65 / 2^66 bits, which wrapped to 0 and matched data_offsets [0,0]. */
+static void test_impossible_sizes(void) {
+  float z[1] = {0};
+  EXPECT_FAIL("{\"w\":{\"dtype\":\"F64\",\"shape\":[1073741824,1073741824],\"data_offsets\":[0,0]}}", NULL, 0,
+              "mem.safetensors: tensor 'w': shape [1073741824,1073741824] x F64 needs more than 2^61 bytes");
+  EXPECT_FAIL("{\"w\":{\"dtype\":\"F32\",\"shape\":[1024,1024,1024,1024,1024,1024],\"data_offsets\":[0,0]}}", NULL, 0,
+              "shape [1024,1024,1024,1024,1024,1024] x F32 needs more than 2^61 bytes");
+  EXPECT_FAIL("{\"w\":{\"dtype\":\"U8\",\"shape\":[2147483648,2147483648,2147483648],\"data_offsets\":[0,0]}}", NULL, 0,
+              "tensor 'w': shape has more than 2^60 elements");
+  EXPECT_FAIL("{\"w\":{\"dtype\":\"F4\",\"shape\":[1073741824,1073741824],\"data_offsets\":[0,4]}}", z, 4,
+              "hold 4 bytes, expected 576460752303423488 for shape [1073741824,1073741824] x F4");
+  /* a zero dimension makes the rest irrelevant */
+  lg_err err = {{0}};
+  CHECK(parse_mem("{\"w\":{\"dtype\":\"F64\",\"shape\":[0,1073741824,1073741824],\"data_offsets\":[0,0]}}", NULL, 0, &err) == 0,
+        "empty tensor: %s", err.msg);
+}
+
+/* Writes n raw bytes to path. */
+static void write_bytes(const char *path, const void *data, size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (f) { fwrite(data, 1, n, f); fclose(f); }
+}
+
+/* Files that are not safetensors are named for what they are, and messages never quote them. */
+static void test_foreign_files(void) {
+  lg_err err = {{0}};
+  lg_st st;
+  char want[1024];
+  const char *lfs = "version https://git-lfs.github.com/spec/v1\noid sha256:"
+                    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\nsize 598641023\n";
+  write_bytes(tmp("lfs.safetensors"), lfs, strlen(lfs));
+  snprintf(want, sizeof want, "'%s' is a Git LFS pointer, not the weights: run `git lfs pull` in that repository "
+           "(or download the file itself)", tmp("lfs.safetensors"));
+  CHECK(lg_st_open(&st, tmp("lfs.safetensors"), &err) == -1 && !strcmp(err.msg, want), "LFS: %s", err.msg);
+  const char *hint = "convert it once, in its directory: python3 -c \"import torch, safetensors.torch as st; "
+                     "sd = torch.load('zip.safetensors', map_location='cpu'); sd = sd.get('state_dict', sd); "
+                     "st.save_file({k: v.contiguous() for k, v in sd.items()}, 'model.safetensors')\" (docs/checkpoints.md)";
+  write_bytes(tmp("zip.safetensors"), "PK\x03\x04\x14\0\0\0\0\0archive/data.pkl", 26);
+  snprintf(want, sizeof want, "'%s' is a PyTorch checkpoint (a zip archive), not safetensors: %s", tmp("zip.safetensors"), hint);
+  CHECK(lg_st_open(&st, tmp("zip.safetensors"), &err) == -1 && !strcmp(err.msg, want), "zip: %s", err.msg);
+  /* legacy torch.save: a pickle starting with its magic number */
+  static const unsigned char pkl[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.'};
+  CHECK(lg_st_parse(&st, pkl, sizeof pkl, "old.pt", &err) == -1 &&
+        strstr(err.msg, "'old.pt' is a PyTorch checkpoint (a pickle), not safetensors: convert it once, in its directory: "
+                        "python3 -c \"import torch, safetensors.torch as st; sd = torch.load('old.pt',"), "pickle: %s", err.msg);
+  /* a file name that cannot be pasted into the command stands as model.bin */
+  CHECK(lg_st_parse(&st, pkl, sizeof pkl, "dir/it's.bin", &err) == -1 && strstr(err.msg, "torch.load('model.bin',"),
+        "pickle name: %s", err.msg);
+  const char *html = "\n<!DOCTYPE html><html><body>Entry not found</body></html>";
+  CHECK(lg_st_parse(&st, (const unsigned char *)html, strlen(html), "page.safetensors", &err) == -1 &&
+        !strcmp(err.msg, "'page.safetensors' is an HTML page, not the weights (a failed download? fetch the file again)"),
+        "html: %s", err.msg);
+  /* A real header of exactly 640 bytes starts with 0x80 0x02 like a pickle: it loads, and a
+  ** truncated copy is reported as truncated, not as a pickle. */
+  char hdr[641];
+  const char *entry = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+  memset(hdr, ' ', 640);
+  memcpy(hdr, entry, strlen(entry));
+  hdr[640] = 0;
+  float one = 1;
+  CHECK(st_write_raw(tmp("h640.safetensors"), hdr, &one, 4, 0) == 0, "write");
+  int rc = lg_st_open(&st, tmp("h640.safetensors"), &err);
+  CHECK(rc == 0, "640-byte header: %s", err.msg);
+  if (rc == 0) lg_st_close(&st);
+  unsigned char buf[100] = {0x80, 0x02, 0, 0, 0, 0, 0, 0};
+  memcpy(buf + 8, hdr, sizeof buf - 8);
+  CHECK(lg_st_parse(&st, buf, sizeof buf, "cut.safetensors", &err) == -1 &&
+        !strcmp(err.msg, "cut.safetensors: header length 640 runs past the end of the file (100 bytes)"), "cut: %s", err.msg);
+  /* an unknown dtype that is not a dtype name is described, not quoted */
+  EXPECT_FAIL("{\"w\":{\"dtype\":\"root:x:0:0:root:/root\",\"shape\":[1],\"data_offsets\":[0,4]}}", &one, 4,
+              "mem.safetensors: tensor 'w': 'dtype' is not a dtype name (a string of 21 bytes; expected F32, F16, BF16 or "
+              "another safetensors dtype)");
+}
+
+/* FIFOs, directories and devices are refused without being read (a FIFO would block forever). */
+static void test_not_regular(void) {
+  lg_err err = {{0}};
+  lg_st st;
+  char want[512];
+  alarm(20);   /* guard: a blocking open fails the suite (SIGALRM) instead of hanging it */
+  if (mkfifo(tmp("fifo.safetensors"), 0600) == 0) {
+    snprintf(want, sizeof want, "'%s' is a FIFO, not a regular file", tmp("fifo.safetensors"));
+    CHECK(lg_st_open(&st, tmp("fifo.safetensors"), &err) == -1 && !strcmp(err.msg, want), "FIFO: %s", err.msg);
+    /* a FIFO as a shard, and as the index itself */
+    FILE *f = fopen(tmp("f.safetensors.index.json"), "w");
+    fprintf(f, "{\"weight_map\":{\"a\":\"fifo.safetensors\"}}");
+    fclose(f);
+    CHECK(lg_st_open_index(&st, tmp("f.safetensors.index.json"), &err) == -1 && !strcmp(err.msg, want), "FIFO shard: %s", err.msg);
+    CHECK(mkfifo(tmp("fifo.safetensors.index.json"), 0600) == 0, "mkfifo");
+    snprintf(want, sizeof want, "'%s' is a FIFO, not a regular file", tmp("fifo.safetensors.index.json"));
+    CHECK(lg_st_open_index(&st, tmp("fifo.safetensors.index.json"), &err) == -1 && !strcmp(err.msg, want),
+          "FIFO index: %s", err.msg);
+  } else {
+    SKIP("mkfifo failed: FIFO checks skipped");
+  }
+  CHECK(lg_st_open(&st, "/dev/null", &err) == -1 && !strcmp(err.msg, "'/dev/null' is a character device, not a regular file"),
+        "device: %s", err.msg);
+  CHECK(lg_st_open(&st, "tests", &err) == -1 && !strcmp(err.msg, "'tests' is a directory, not a regular file"), "dir: %s", err.msg);
+  alarm(0);
 }
 
 static void test_sharded(void) {
@@ -207,7 +318,17 @@ static void test_sharded(void) {
   fprintf(f, "{\"weight_map\":{\"a\":\"../x.safetensors\"}}");
   fclose(f);
   CHECK(lg_st_open_index(&st, tmp("evil.safetensors.index.json"), &err) == -1 &&
-        strstr(err.msg, "weight_map['a'] is not a plain shard file name"), "%s", err.msg);
+        strstr(err.msg, "weight_map['a'] is not a plain shard file name (NAME.safetensors in the index's directory)"),
+        "%s", err.msg);
+  static const char *const bad_names[] = {"/etc/passwd", "..", ".hidden.safetensors", "m.bin", "a\\\\b.safetensors",
+                                          ".safetensors", ""};
+  for (size_t k = 0; k < sizeof bad_names / sizeof bad_names[0]; k++) {
+    f = fopen(tmp("evil.safetensors.index.json"), "w");
+    fprintf(f, "{\"weight_map\":{\"a\":\"%s\"}}", bad_names[k]);
+    fclose(f);
+    CHECK(lg_st_open_index(&st, tmp("evil.safetensors.index.json"), &err) == -1 &&
+          strstr(err.msg, "weight_map['a'] is not a plain shard file name"), "shard '%s': %s", bad_names[k], err.msg);
+  }
   f = fopen(tmp("nomap.safetensors.index.json"), "w");
   fprintf(f, "{\"metadata\":{}}");
   fclose(f);
@@ -219,6 +340,9 @@ int main(void) {
   if (tmpdir_make("lg_test_safetensors")) { SKIP("mkdtemp failed"); return check_report("test_safetensors"); }
   test_valid();
   test_bad_headers();
+  test_impossible_sizes();
+  test_foreign_files();
+  test_not_regular();
   test_sharded();
   tmpdir_remove();
   return check_report("test_safetensors");

@@ -162,9 +162,38 @@ static void test_errors(void) {
   write_file(m, "#version: 0.2\nab\n");
   CHECK(lg_tokenizer_load_dir(dir, &err) == NULL && strstr(err.msg, "line 2"), "bad merge: %s", err.msg);
   write_file(v, "{\"a\": 0, \"a\": 1}");
-  CHECK(lg_tokenizer_load_dir(dir, &err) == NULL && strstr(err.msg, "twice"), "dup token: %s", err.msg);
-  write_file(v, "{\"a\": -3}");
-  CHECK(lg_tokenizer_load_dir(dir, &err) == NULL && strstr(err.msg, "integer id"), "bad id: %s", err.msg);
+  CHECK(lg_tokenizer_load_dir(dir, &err) == NULL &&
+        strstr(err.msg, "vocab.json: entry 2: vocabulary: a token of 1 byte appears twice (ids 0 and 1)"),
+        "dup token: %s", err.msg);
+  /* messages describe a bad token, never quote it */
+  write_file(v, "{\"secret-token-text\": -3}");
+  CHECK(lg_tokenizer_load_dir(dir, &err) == NULL &&
+        strstr(err.msg, "vocab.json: entry 1 (a token of 17 bytes): the id must be an integer in 0..16777216") &&
+        !strstr(err.msg, "secret"), "bad id: %s", err.msg);
+  /* an empty first key (once NULL + 0 in the string arena: undefined behaviour) */
+  write_file(v, "{\"\": 0, \"a</w>\": 1, \"<|startoftext|>\": 2, \"<|endoftext|>\": 3}");
+  write_file(m, "#version: 0.2\n");
+  t = lg_tokenizer_load_dir(dir, &err);
+  CHECK(t != NULL && lg_tokenizer_vocab_size(t) == 4, "empty first key: %s", err.msg);
+  if (t) {
+    int32_t ids[8];
+    int used;
+    CHECK(lg_tokenize(t, "a", ids, 8, &used, &err) == 0 && used == 3 && ids[1] == 1, "empty first key: %s", err.msg);
+    lg_tokenizer_free(t);
+  }
+  /* a FIFO as vocab.json is refused at once (opening it for reading would wait for a writer) */
+  remove(v);
+  if (mkfifo(v, 0600) == 0) {
+    alarm(20);   /* guard: a blocking open fails the test instead of hanging it */
+    char want[400];
+    snprintf(want, sizeof want, "'%s' is a FIFO, not a regular file", v);
+    CHECK(lg_tokenizer_load_dir(dir, &err) == NULL && !strcmp(err.msg, want), "FIFO vocab.json: %s", err.msg);
+    CHECK(lg_tokenizer_load_bpe_gz(v, &err) == NULL && !strcmp(err.msg, want), "FIFO merges file: %s", err.msg);
+    alarm(0);
+    remove(v);
+  } else {
+    SKIP("mkfifo failed: FIFO vocab.json not checked");
+  }
   write_file(v, "[1, 2");
   CHECK(lg_tokenizer_load_dir(dir, &err) == NULL && strstr(err.msg, "JSON"), "bad json: %s", err.msg);
   /* a vocabulary lacking a symbol the BPE produces: error, like Python's KeyError */
