@@ -264,7 +264,11 @@ static void map_png_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   if (!fin) { sqlite3_result_error_nomem(ctx); goto done; }
   if (lg_map_final(&m, 0, 0, fin, NULL, &err)) { lg_fn_error(ctx, "%s(): %s", fn, err.msg); goto done; }
   if (have_image) {
-    if (lg_image_decode(img_data, (size_t)img_n, &img, &err)) {
+    lg_interrupt intr;
+    lg_image_limits lim;
+    lg_image_limits_for_db(sqlite3_context_db_handle(ctx), &intr, &lim);
+    if (lg_image_decode_limited(img_data, (size_t)img_n, &lim, &img, &err)) {
+      lg_err_strip_engine_name(&err);
       lg_fn_error(ctx, "%s(): argument 2 (image) could not be decoded: %s", fn, err.msg);
       goto done;
     }
