@@ -38,6 +38,11 @@ typedef struct lg_stop {
   void *arg;
 } lg_stop;
 
+/* 1 when stop (may be NULL) asks to stop now. */
+static inline int lg_stop_requested(const lg_stop *stop) {
+  return stop && stop->should_stop && stop->should_stop(stop->arg);
+}
+
 /* Limits of one decode; a zero field takes the default above. */
 typedef struct lg_image_limits {
   uint64_t max_pixels;            /* width x height */
@@ -56,8 +61,7 @@ typedef struct lg_image_limits {
 **            conversion of the unresized image.  NULL otherwise.
 **   cmyk     Pillow mode "CMYK" samples (CMYK/YCCK JPEG): Pillow resizes CMYK, then converts;
 **            rgb holds the conversion of the unresized image.  NULL otherwise.
-** (Refined by helper B: alpha, nearest, ivals, cmyk added; zero-initialised users keep the old
-** behaviour.) */
+** A zero-initialised lg_image with only w, h and rgb set is a plain RGB image. */
 typedef struct lg_image {
   int w, h;          /* pixels */
   uint8_t *rgb;      /* [h, w, 3], owned; free with lg_image_free */

@@ -85,7 +85,8 @@ static const char *unsupported_format_name(const uint8_t *p, size_t n) {
   }
   if (n >= 12 && memcmp(p, "\0\0\0\x0cjP  \r\n\x87\n", 12) == 0) return "JPEG 2000";
   if (n >= 4 && memcmp(p, "\xff\x4f\xff\x51", 4) == 0) return "JPEG 2000 codestream";
-  if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0) return "WebP (unknown first chunk)";
+  if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
+    return "WebP (unknown first chunk)";
   if (n >= 4 && memcmp(p, "RIFF", 4) == 0) return "RIFF (not WebP)";
   if (n >= 4 && memcmp(p, "\0\0\1\0", 4) == 0) return "ICO";
   if (n >= 4 && memcmp(p, "8BPS", 4) == 0) return "Photoshop";
@@ -336,10 +337,6 @@ static void limits_resolve(const lg_image_limits *lim, decode_limits *d) {
   if (lim) d->stop = lim->stop;
 }
 
-static int stop_requested(const decode_limits *d) {
-  return d->stop.should_stop && d->stop.should_stop(d->stop.arg);
-}
-
 /* libjpeg error manager that longjmps back instead of exiting, keeping the message.  The progress
 ** monitor below longjmps through it too, with its own message in msg and own = 1. */
 typedef struct {
@@ -376,7 +373,7 @@ static void jpeg_progress_monitor(j_common_ptr cinfo) {
     snprintf(e->msg, sizeof e->msg,
              "lg_image_decode: image has more JPEG scans than the limit of %lu (progressive JPEG bomb?)",
              pr->lim->max_jpeg_scans);
-  } else if (stop_requested(pr->lim)) {
+  } else if (lg_stop_requested(&pr->lim->stop)) {
     snprintf(e->msg, sizeof e->msg, "lg_image_decode: interrupted while decoding the JPEG image");
   } else {
     return;
@@ -426,7 +423,7 @@ static int jpeg_decode(const uint8_t *p, size_t n, unsigned long scans, const de
             (unsigned long long)w, (unsigned long long)h, (unsigned long long)lim->max_pixels);
     goto done;
   }
-  if ((uint64_t)scans * w * h > lim->max_jpeg_scan_pixels) {
+  if (scans > lim->max_jpeg_scan_pixels / (w * h)) {  /* scans x w x h > limit, without overflow */
     lg_errf(err,
             "lg_image_decode: JPEG image of %llu x %llu pixels in %lu scans needs %llu scan-pixels "
             "of decoding work, more than the limit of %llu (progressive JPEG bomb?)",
@@ -515,7 +512,8 @@ static int webp_decode(const uint8_t *p, size_t n, const decode_limits *lim, lg_
     return lg_errf(err, "lg_image_decode: WebP image of %d x %d pixels exceeds the limit of %llu pixels",
                    feat.width, feat.height, (unsigned long long)lim->max_pixels);
   }
-  if (stop_requested(lim)) return lg_errf(err, "lg_image_decode: interrupted before decoding the WebP image");
+  if (lg_stop_requested(&lim->stop))
+    return lg_errf(err, "lg_image_decode: interrupted before decoding the WebP image");
   WebPAnimDecoderOptions opt;
   if (!WebPAnimDecoderOptionsInit(&opt)) return lg_errf(err, "lg_image_decode: libwebp version mismatch");
   opt.color_mode = MODE_RGBA;
@@ -586,11 +584,12 @@ static int stb_decode(img_format fmt, const uint8_t *p, size_t n, const decode_l
     return lg_errf(err, "lg_image_decode: %s image of %d x %d pixels exceeds the limit of %llu pixels",
                    format_name(fmt), w, h, (unsigned long long)lim->max_pixels);
   }
-  if ((fmt == FMT_BMP && !bmp_is_complete(p, n, w, h)) || (fmt == FMT_GIF && !gif_first_frame_complete(p, n))) {
+  if ((fmt == FMT_BMP && !bmp_is_complete(p, n, w, h)) ||
+      (fmt == FMT_GIF && !gif_first_frame_complete(p, n))) {
     return lg_errf(err, "lg_image_decode: %s image is truncated (%zu bytes, no end of image data)",
                    format_name(fmt), n);
   }
-  if (stop_requested(lim)) {
+  if (lg_stop_requested(&lim->stop)) {
     return lg_errf(err, "lg_image_decode: interrupted before decoding the %s image", format_name(fmt));
   }
   int nearest = pillow_uses_nearest(fmt, p, n);

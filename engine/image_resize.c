@@ -94,17 +94,12 @@ static inline uint8_t clip8(int32_t acc) {
   return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-/* 1 when the caller asked to stop (stop may be NULL). */
-static int stop_requested(const lg_stop *stop) {
-  return stop && stop->should_stop && stop->should_stop(stop->arg);
-}
-
 /* Horizontal pass: src rows [y0, y0 + rows) of width sw -> dst [rows, dw, ch].  Returns -1 when
 ** stop asked to stop (polled per row), else 0. */
 static int pass_horizontal(const uint8_t *src, int sw, int ch, int y0, int rows, uint8_t *dst,
                            int dw, const resample_coeffs *c, const lg_stop *stop) {
   for (int y = 0; y < rows; y++) {
-    if (stop_requested(stop)) return -1;
+    if (lg_stop_requested(stop)) return -1;
     const uint8_t *row = src + ((size_t)(y0 + y) * sw) * ch;
     uint8_t *o = dst + (size_t)y * dw * ch;
     for (int x = 0; x < dw; x++) {
@@ -127,7 +122,7 @@ static int pass_vertical(const uint8_t *src, int w, int ch, int y_first, uint8_t
                          const resample_coeffs *c, const lg_stop *stop) {
   size_t rowlen = (size_t)w * ch;
   for (int y = 0; y < dh; y++) {
-    if (stop_requested(stop)) return -1;
+    if (lg_stop_requested(stop)) return -1;
     const int32_t *k = c->kk + (size_t)y * c->ksize;
     int ymin = c->bounds[2 * y] - y_first, yn = c->bounds[2 * y + 1];
     const uint8_t *s0 = src + (size_t)ymin * rowlen;
@@ -222,7 +217,7 @@ int lg_resize_bicubic_i32(const int32_t *src, int sw, int sh, int32_t *dst, int 
     int32_t *hout = need_v ? (tmp = malloc(sizeof(int32_t) * (size_t)rows * dw)) : dst;
     if (!hout) { lg_errf(err, "lg_resize_bicubic_i32: out of memory"); goto done; }
     for (int y = 0; y < rows; y++) {
-      if (stop_requested(stop)) {
+      if (lg_stop_requested(stop)) {
         lg_errf(err, "lg_resize_bicubic_i32: interrupted while resizing %dx%d to %dx%d", sw, sh, dw, dh);
         goto done;
       }
@@ -241,7 +236,7 @@ int lg_resize_bicubic_i32(const int32_t *src, int sw, int sh, int32_t *dst, int 
   }
   if (need_v) {
     for (int y = 0; y < dh; y++) {
-      if (stop_requested(stop)) {
+      if (lg_stop_requested(stop)) {
         lg_errf(err, "lg_resize_bicubic_i32: interrupted while resizing %dx%d to %dx%d", sw, sh, dw, dh);
         goto done;
       }
