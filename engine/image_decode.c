@@ -42,6 +42,7 @@
 #include <stb/stb_image.h>
 #include <webp/decode.h>
 #include <webp/demux.h>
+#include <zlib.h>
 
 #include "image.h"
 
@@ -192,6 +193,75 @@ static int header_dims(img_format f, const uint8_t *p, size_t n, unsigned long l
     }
   }
   return 0;
+}
+
+/* Bytes of filtered scanline data a PNG's IHDR calls for: one filter byte per row plus the packed
+** samples, summed over the seven Adam7 passes for an interlaced image.  0 for an IHDR whose
+** colour type / depth pair PNG does not define (stb_image refuses those). */
+static uint64_t png_raw_size(uint64_t w, uint64_t h, int depth, int colour, int interlace) {
+  static const int xs[7] = {0, 4, 0, 2, 0, 1, 0}, ys[7] = {0, 0, 4, 0, 2, 0, 1};
+  static const int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+  int channels = colour == 0 ? 1 : colour == 2 ? 3 : colour == 3 ? 1 : colour == 4 ? 2 : colour == 6 ? 4 : 0;
+  if (!channels || !(depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16)) return 0;
+  uint64_t bpp = (uint64_t)channels * (uint64_t)depth, total = 0;
+  if (!interlace) return h * (1 + (w * bpp + 7) / 8);
+  for (int k = 0; k < 7; k++) {
+    uint64_t pw = w > (uint64_t)xs[k] ? (w - xs[k] + dx[k] - 1) / dx[k] : 0;
+    uint64_t ph = h > (uint64_t)ys[k] ? (h - ys[k] + dy[k] - 1) / dy[k] : 0;
+    if (pw && ph) total += ph * (1 + (pw * bpp + 7) / 8);
+  }
+  return total;
+}
+
+/* PNG zlib bombs: stb_image inflates the whole IDAT stream, growing its buffer up to 4 GiB, however
+** few pixels the IHDR declares (a 1 MB PNG of 1 x 1 pixels can inflate to 1 GiB).  This inflates
+** the IDAT chunks with zlib into a scratch buffer, counting bytes and polling stop, and refuses a
+** stream that inflates to more than `limit` bytes.  Pillow stops reading once the image is full, so
+** it opens such files; a well-formed PNG never holds more data than its pixels need.  Returns 0 when
+** stb_image may run (corrupt or truncated streams are left to its own errors), -1 with err. */
+static int png_check_inflated_size(const uint8_t *p, size_t n, uint64_t limit, const lg_stop *stop,
+                                   lg_err *err) {
+  z_stream z;
+  unsigned char scratch[1 << 15];
+  int rc = 0, zrc = Z_OK;
+  uint64_t total = 0;
+  memset(&z, 0, sizeof z);
+  if (inflateInit(&z) != Z_OK) return lg_errf(err, "lg_image_decode: zlib initialisation failed");
+  for (size_t i = 8; i + 12 <= n && zrc != Z_STREAM_END; ) {
+    uint32_t len = (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 | (uint32_t)p[i + 2] << 8 | p[i + 3];
+    const uint8_t *type = p + i + 4, *data = p + i + 8;
+    if (len > n - i - 12) break;  /* truncated chunk: stb_image reports it */
+    if (memcmp(type, "CgBI", 4) == 0) {
+      rc = lg_errf(err, "lg_image_decode: PNG image is an Apple CgBI PNG (raw deflate, BGRA), which "
+                        "Pillow cannot open either");
+      break;
+    }
+    if (memcmp(type, "IEND", 4) == 0) break;
+    if (memcmp(type, "IDAT", 4) == 0) {
+      z.next_in = (unsigned char *)data;
+      z.avail_in = len;
+      while (z.avail_in > 0 && zrc == Z_OK) {
+        z.next_out = scratch;
+        z.avail_out = sizeof scratch;
+        zrc = inflate(&z, Z_NO_FLUSH);
+        total += sizeof scratch - z.avail_out;
+        if (zrc == Z_BUF_ERROR) zrc = Z_OK;  /* needs the next IDAT */
+        if (total > limit) {
+          rc = lg_errf(err, "lg_image_decode: PNG image data inflates to more than %llu bytes, the "
+                            "most its pixels need (zlib bomb?)", (unsigned long long)limit);
+          break;
+        }
+        if (lg_stop_requested(stop)) {
+          rc = lg_errf(err, "lg_image_decode: interrupted while reading the PNG image data");
+          break;
+        }
+      }
+      if (rc || (zrc != Z_OK && zrc != Z_STREAM_END)) break;  /* corrupt data: stb_image reports it */
+    }
+    i += 12 + (size_t)len;
+  }
+  inflateEnd(&z);
+  return rc;
 }
 
 /* For an uncompressed BMP: 1 when the pixel array announced by the header fits in n bytes,
@@ -588,6 +658,10 @@ static int stb_decode(img_format fmt, const uint8_t *p, size_t n, const decode_l
       (fmt == FMT_GIF && !gif_first_frame_complete(p, n))) {
     return lg_errf(err, "lg_image_decode: %s image is truncated (%zu bytes, no end of image data)",
                    format_name(fmt), n);
+  }
+  if (fmt == FMT_PNG && n >= 29) {  /* IHDR read by stbi_info: depth, colour type, interlace */
+    uint64_t raw = png_raw_size((uint64_t)w, (uint64_t)h, p[24], p[25], p[28]);
+    if (raw && png_check_inflated_size(p, n, raw, &lim->stop, err)) return -1;
   }
   if (lg_stop_requested(&lim->stop)) {
     return lg_errf(err, "lg_image_decode: interrupted before decoding the %s image", format_name(fmt));

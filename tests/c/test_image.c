@@ -12,6 +12,7 @@
 */
 #include <stdint.h>
 #include <time.h>
+#include <zlib.h>
 
 #include "check.h"
 #include "image.h"
@@ -286,6 +287,49 @@ static int stop_after(void *arg) {
   return --*left < 0;
 }
 
+/* A 1 x 1 RGB PNG whose IDAT inflates to the 4 bytes its pixel needs plus `extra` zero bytes
+** (a zlib bomb when extra is large).  Returns the malloc'ed file and its size. */
+static unsigned char *make_png_zlib_bomb(size_t extra, size_t *n_out) {
+  size_t raw_n = 4 + extra;
+  unsigned char *raw = calloc(raw_n, 1);
+  uLongf zn = compressBound(raw_n);
+  unsigned char *png = malloc(64 + zn);
+  CHECK(raw && png, "out of memory");
+  if (!raw || !png) { free(raw); free(png); return NULL; }
+  raw[1] = 200;  /* filter 0, pixel (200, 0, 0) */
+  size_t o = png_header(png, 1, 1) - 12;  /* keep signature + IHDR (33 bytes), drop IEND */
+  CHECK(compress2(png + o + 8, &zn, raw, raw_n, 9) == Z_OK, "compress2 failed");
+  free(raw);
+  be32(png + o, (uint32_t)zn);
+  memcpy(png + o + 4, "IDAT", 4);
+  o += 8 + zn;
+  be32(png + o, (uint32_t)crc32(crc32(0, (const Bytef *)"IDAT", 4), png + o - zn, zn));
+  memcpy(png + o + 4, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
+  *n_out = o + 16;
+  return png;
+}
+
+/* stb_image inflates a PNG's whole IDAT stream (up to 4 GiB) however few pixels it declares: the
+** decoder inflates it first with zlib and refuses data beyond what the pixels need. */
+static void test_png_zlib_bomb(void) {
+  size_t n = 0;
+  lg_err err = {{0}};
+  lg_image img;
+  unsigned char *png = make_png_zlib_bomb(0, &n);
+  CHECK(png && lg_image_decode(png, n, &img, &err) == 0 && img.w == 1 && img.rgb[0] == 200,
+        "1 x 1 PNG built by the test: %s", err.msg);
+  if (png && img.rgb) lg_image_free(&img);
+  free(png);
+  png = make_png_zlib_bomb((size_t)64 << 20, &n);  /* 64 MiB of zeros in ~64 KB */
+  if (png) {
+    double t0 = now_s();
+    expect_error("PNG zlib bomb", png, n,
+                 "PNG image data inflates to more than 4 bytes, the most its pixels need (zlib bomb?)");
+    printf("  1 x 1 PNG inflating to 64 MiB (%zu bytes) refused in %.4f s\n", n, now_s() - t0);
+  }
+  free(png);
+}
+
 /* Progressive JPEG bombs are refused before libjpeg decodes a scan; limits and cancellation. */
 static void test_limits(void) {
   size_t n = 0;
@@ -405,6 +449,7 @@ int main(void) {
   test_errors();
   test_bad_dht();
   test_limits();
+  test_png_zlib_bomb();
   test_source_modes();
   return check_report("test_image");
 }
