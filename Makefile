@@ -10,7 +10,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fPIC \
            -D_GNU_SOURCE -Iengine $(PKG_CFLAGS) $(SAN)
-LDLIBS  := -lopenblas -lcjson -lutf8proc -lstb -ljpeg -lz -lm -lpthread
+LDLIBS  := -lopenblas -lcjson -lutf8proc -lstb -ljpeg -lwebpdemux -lwebp -lz -lm -lpthread
 SQLITE_LIBS := -lsqlite3
 
 ENGINE_SRC := $(sort $(wildcard engine/*.c))

@@ -1,8 +1,10 @@
 /*
-** Image decoding (stb_image) and CLIP preprocessing (Pillow-exact bicubic).
+** Image decoding (libjpeg-turbo, libwebp, stb_image) and CLIP preprocessing (Pillow-exact bicubic).
 **
 **   lg_image img;
 **   if (lg_image_decode(blob, n, &img, &err)) ...;            // -> 8-bit RGB, Pillow's convert("RGB")
+**   lg_image_limits lim = {.stop = {should_stop, arg}};      // optional: limits + cancellation
+**   if (lg_image_decode_limited(blob, n, &lim, &img, &err)) ...;
 **   lg_frame fr;
 **   lg_preprocess(&img, &m->pre, size, mode, pixels, &fr, &err); // pixels: [3,size,size] CHW fp32
 **   lg_image_free(&img);
@@ -18,8 +20,36 @@
 #include "clip.h"
 #include "lg_error.h"
 
-/* Largest accepted image, in pixels (decompression-bomb guard). Documented in docs/preprocessing.md. */
+/* Default limits of a decode (decompression bombs), documented in docs/preprocessing.md:
+**   LG_IMAGE_MAX_PIXELS            width x height of the image (64 Mi pixels, e.g. 8192 x 8192);
+**   LG_IMAGE_MAX_JPEG_SCANS        scans (SOS markers) in a JPEG; a normal progressive JPEG has ~10;
+**   LG_IMAGE_MAX_JPEG_SCAN_PIXELS  scans x width x height of a JPEG: each progressive scan passes over
+**                                  the whole coefficient buffer, so this bounds the decoding work
+**                                  (16 full scans of a 64 Mpx image, 1000 of a 1 Mpx one). */
 #define LG_IMAGE_MAX_PIXELS (64u * 1024u * 1024u)
+#define LG_IMAGE_MAX_JPEG_SCANS 1000u
+#define LG_IMAGE_MAX_JPEG_SCAN_PIXELS (1ull << 30)
+
+/* A cancellation callback, polled during long work (JPEG decoding: per scan row; resizing: per
+** output row).  should_stop(arg) != 0 stops the work, which then fails with "interrupted".
+** should_stop NULL: never stop. */
+typedef struct lg_stop {
+  int (*should_stop)(void *arg);
+  void *arg;
+} lg_stop;
+
+/* 1 when stop (may be NULL) asks to stop now. */
+static inline int lg_stop_requested(const lg_stop *stop) {
+  return stop && stop->should_stop && stop->should_stop(stop->arg);
+}
+
+/* Limits of one decode; a zero field takes the default above. */
+typedef struct lg_image_limits {
+  uint64_t max_pixels;            /* width x height */
+  uint32_t max_jpeg_scans;        /* SOS markers in a JPEG */
+  uint64_t max_jpeg_scan_pixels;  /* scans x width x height of a JPEG */
+  lg_stop stop;                   /* cancellation, polled while decoding */
+} lg_image_limits;
 
 /* A decoded image.  Only w, h and rgb are required; the two extra fields reproduce how Pillow
 ** resamples images that are not plain RGB (spec 5.1 item 4) and may be left zero:
@@ -31,8 +61,7 @@
 **            conversion of the unresized image.  NULL otherwise.
 **   cmyk     Pillow mode "CMYK" samples (CMYK/YCCK JPEG): Pillow resizes CMYK, then converts;
 **            rgb holds the conversion of the unresized image.  NULL otherwise.
-** (Refined by helper B: alpha, nearest, ivals, cmyk added; zero-initialised users keep the old
-** behaviour.) */
+** A zero-initialised lg_image with only w, h and rgb set is a plain RGB image. */
 typedef struct lg_image {
   int w, h;          /* pixels */
   uint8_t *rgb;      /* [h, w, 3], owned; free with lg_image_free */
@@ -53,6 +82,12 @@ typedef struct lg_frame {
   lg_resize mode;
 } lg_frame;
 
+/* Decodes a JPEG, PNG, WebP, BMP or GIF blob (format from its magic bytes; exactly one decoder runs
+** on it) into *out, as Pillow's Image.open(...).convert("RGB").  lim: NULL = default limits, no
+** cancellation.  On error *out is cleared and err names the problem. */
+int lg_image_decode_limited(const void *data, size_t n, const lg_image_limits *lim, lg_image *out,
+                            lg_err *err);
+/* lg_image_decode_limited with the default limits and no cancellation. */
 int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err);
 void lg_image_free(lg_image *img);
 
@@ -67,10 +102,14 @@ int lg_frame_compute(int src_w, int src_h, int size, lg_resize mode, lg_frame *f
 ** src: [sh, sw, ch], dst: [dh, dw, ch]. */
 int lg_resize_bicubic_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *dst, int dw, int dh,
                          lg_err *err);
+/* The same, polling stop (may be NULL) once per output row of each pass. */
+int lg_resize_bicubic_u8_stop(const uint8_t *src, int sw, int sh, int ch, uint8_t *dst, int dw,
+                              int dh, const lg_stop *stop, lg_err *err);
 
 /* Pillow's bicubic resize of 32-bit integer samples (mode "I": double weights, each pass rounds
 ** half away from zero, no clamping).  src: [sh, sw], dst: [dh, dw]. */
-int lg_resize_bicubic_i32(const int32_t *src, int sw, int sh, int32_t *dst, int dw, int dh, lg_err *err);
+int lg_resize_bicubic_i32(const int32_t *src, int sw, int sh, int32_t *dst, int dw, int dh,
+                          const lg_stop *stop, lg_err *err);
 
 /* Pillow's NEAREST resize (ImagingScaleAffine), used for palette images. Same layout as above. */
 int lg_resize_nearest_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *dst, int dw, int dh,
@@ -80,11 +119,17 @@ int lg_resize_nearest_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *ds
 ** torchvision/Pillow.  size: target S (> 0).  out: [S, S, 3] HWC uint8.  fr may be NULL. */
 int lg_preprocess_u8(const lg_image *img, int size, lg_resize mode, uint8_t *out, lg_frame *fr,
                      lg_err *err);
+/* lg_preprocess_u8 polling stop (may be NULL) while resizing. */
+int lg_preprocess_u8_stop(const lg_image *img, int size, lg_resize mode, uint8_t *out, lg_frame *fr,
+                          const lg_stop *stop, lg_err *err);
 
 /* Resize + crop/squash + normalise with pre->mean/std.  size: target S (0 = pre->size).
 ** out: [3, S, S] CHW, x = ((float)u8 / 255 - mean[c]) / std[c] in fp32 like ToTensor+Normalize.
 ** fr may be NULL. */
 int lg_preprocess(const lg_image *img, const lg_preprocess_cfg *pre, int size, lg_resize mode,
                   float *out, lg_frame *fr, lg_err *err);
+/* lg_preprocess polling stop (may be NULL) while resizing. */
+int lg_preprocess_stop(const lg_image *img, const lg_preprocess_cfg *pre, int size, lg_resize mode,
+                       float *out, lg_frame *fr, const lg_stop *stop, lg_err *err);
 
 #endif

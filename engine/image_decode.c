@@ -1,5 +1,5 @@
 /*
-** Image decoding: a JPEG, PNG, BMP or GIF blob in memory -> 8-bit RGB, like Pillow's
+** Image decoding: a JPEG, PNG, WebP, BMP or GIF blob in memory -> 8-bit RGB, like Pillow's
 ** Image.open(...).convert("RGB") (spec clip-engine.md 5.1 item 4).
 **
 **   lg_image img;
@@ -7,19 +7,25 @@
 **   ...
 **   lg_image_free(&img);
 **
-** JPEG is decoded by libjpeg-turbo (Debian libjpeg62-turbo, the library Pillow links) with Pillow's
-** settings (islow DCT, fancy upsampling), so JPEG pixels equal Pillow's exactly; stb_image differs
-** by up to 3 levels on ~2-4 % of pixels (measured in docs/preprocessing.md).  CMYK/YCCK JPEGs keep
-** their CMYK samples as Pillow does.  PNG, BMP and GIF are decoded by stb_image (Debian libstb),
-** which is exact for them.
-** Only these four formats are accepted, recognised by their magic bytes (stb would otherwise also
-** guess TGA, which has no signature).  Before any pixel is
-** decoded the header is read with stbi_info_from_memory and images with a zero side or more than
-** LG_IMAGE_MAX_PIXELS pixels are refused (decompression bombs).  Truncated files are refused too:
-** stb_image zero-fills a JPEG or BMP that ends early, where Pillow raises "image file is
-** truncated", so the JPEG marker structure, the BMP pixel-array size and the GIF block structure
-** up to the first frame's end are checked here.  stb_image cannot report the size of an image over
-** 2^30 bytes, so the pixel limit is first checked on the raw header fields.
+** The format is recognised once, from the magic bytes, and exactly one decoder ever sees the bytes:
+**   JPEG  libjpeg-turbo (Debian libjpeg62-turbo, the library Pillow links) with Pillow's settings
+**         (islow DCT, fancy upsampling), so the pixels equal Pillow's; CMYK/YCCK JPEGs keep their
+**         CMYK samples as Pillow does.  Size from jpeg_read_header.
+**   WebP  libwebp's WebPAnimDecoder (Debian libwebp7/libwebpdemux2, the libraries Pillow links) with
+**         Pillow's options (RGBA output, first frame); mode RGBA when WebPGetFeatures reports alpha,
+**         else RGB, as Pillow's WebPImagePlugin.  Size from WebPGetFeatures.
+**   PNG, BMP, GIF  stb_image (Debian libstb), exact for them.  Size from stbi_info_from_memory.
+** stb_image never sees JPEG or WebP bytes (its JPEG reader is not used at all).
+**
+** Decoding is bounded (lg_image_limits; defaults in image.h): the pixel count is checked on the
+** header before any pixel is decoded; a JPEG's scans are counted on its marker structure before
+** libjpeg runs, and both the scan count and scans x pixels (the work of a progressive decode) are
+** limited; libjpeg's progress monitor re-checks the scan number and polls the caller's should_stop
+** once per scan row.  Truncated files are refused as Pillow does ("image file is truncated"):
+** stb_image zero-fills a BMP that ends early and libjpeg a JPEG, so the JPEG marker structure, the
+** BMP pixel-array size and the GIF block structure up to the first frame's end are checked here;
+** libwebp's demuxer refuses incomplete WebP files.  stb_image cannot report the size of an image
+** over 2^30 bytes, so the pixel limit is first checked on the raw header fields.
 **
 ** Besides the RGB pixels the decoder records what Pillow's resize needs to know about the source
 ** mode: the alpha channel (RGBA/LA sources are resized premultiplied) and whether the source is a
@@ -34,17 +40,24 @@
 
 #include <jpeglib.h>
 #include <stb/stb_image.h>
+#include <webp/decode.h>
+#include <webp/demux.h>
+#include <zlib.h>
 
 #include "image.h"
 
 /* Source formats accepted, recognised by magic bytes. */
-typedef enum { FMT_NONE = 0, FMT_JPEG, FMT_PNG, FMT_BMP, FMT_GIF } img_format;
+typedef enum { FMT_NONE = 0, FMT_JPEG, FMT_PNG, FMT_WEBP, FMT_BMP, FMT_GIF } img_format;
 
-/* Returns the format announced by the first bytes of p[0..n), or FMT_NONE. */
+/* Returns the format announced by the first bytes of p[0..n), or FMT_NONE.  WebP is a RIFF file
+** of form WEBP whose first chunk is VP8, VP8L or VP8X (the files Pillow's WebP plugin accepts). */
 static img_format sniff_format(const uint8_t *p, size_t n) {
   static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
   if (n >= 3 && p[0] == 0xff && p[1] == 0xd8 && p[2] == 0xff) return FMT_JPEG;
   if (n >= 8 && memcmp(p, png_sig, 8) == 0) return FMT_PNG;
+  if (n >= 16 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0 &&
+      (memcmp(p + 12, "VP8 ", 4) == 0 || memcmp(p + 12, "VP8L", 4) == 0 || memcmp(p + 12, "VP8X", 4) == 0))
+    return FMT_WEBP;
   if (n >= 2 && p[0] == 'B' && p[1] == 'M') return FMT_BMP;
   if (n >= 6 && (memcmp(p, "GIF87a", 6) == 0 || memcmp(p, "GIF89a", 6) == 0)) return FMT_GIF;
   return FMT_NONE;
@@ -54,10 +67,33 @@ static const char *format_name(img_format f) {
   switch (f) {
   case FMT_JPEG: return "JPEG";
   case FMT_PNG: return "PNG";
+  case FMT_WEBP: return "WebP";
   case FMT_BMP: return "BMP";
   case FMT_GIF: return "GIF";
   default: return "unknown";
   }
+}
+
+/* For a blob that is none of the accepted formats: the name of a common image or document format
+** its magic bytes announce, so the error can say what it is without echoing the bytes; NULL when
+** nothing is recognised. */
+static const char *unsupported_format_name(const uint8_t *p, size_t n) {
+  if (n >= 4 && (memcmp(p, "II*\0", 4) == 0 || memcmp(p, "MM\0*", 4) == 0)) return "TIFF";
+  if (n >= 12 && memcmp(p + 4, "ftyp", 4) == 0) {
+    if (memcmp(p + 8, "avi", 3) == 0) return "AVIF";
+    if (memcmp(p + 8, "hei", 3) == 0 || memcmp(p + 8, "mif1", 4) == 0) return "HEIF";
+    return "ISO media (MP4/HEIF)";
+  }
+  if (n >= 12 && memcmp(p, "\0\0\0\x0cjP  \r\n\x87\n", 12) == 0) return "JPEG 2000";
+  if (n >= 4 && memcmp(p, "\xff\x4f\xff\x51", 4) == 0) return "JPEG 2000 codestream";
+  if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0)
+    return "WebP (unknown first chunk)";
+  if (n >= 4 && memcmp(p, "RIFF", 4) == 0) return "RIFF (not WebP)";
+  if (n >= 4 && memcmp(p, "\0\0\1\0", 4) == 0) return "ICO";
+  if (n >= 4 && memcmp(p, "8BPS", 4) == 0) return "Photoshop";
+  if (n >= 5 && memcmp(p, "%PDF-", 5) == 0) return "PDF";
+  if (n >= 2 && memcmp(p, "\xff\xd8", 2) == 0) return "JPEG without a marker after SOI";
+  return NULL;
 }
 
 static unsigned rd_le16(const uint8_t *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
@@ -65,12 +101,14 @@ static uint32_t rd_le32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Walks the JPEG marker structure of p[0..n) and returns 1 when an EOI marker (FF D9) is reached
-** outside any marker segment, 0 when the data ends first (a truncated file).  Entropy-coded data
-** after SOS is skipped byte by byte: inside it FF is always followed by 00 (stuffing) or a restart
-** marker D0..D7, so any other FF xx is the next marker. */
-static int jpeg_is_complete(const uint8_t *p, size_t n) {
+/* Walks the JPEG marker structure of p[0..n), counting the scans (SOS markers) into *scans, and
+** returns 1 when an EOI marker (FF D9) is reached outside any marker segment, 0 when the data ends
+** first (a truncated file).  Entropy-coded data after SOS is skipped byte by byte: inside it FF is
+** always followed by 00 (stuffing) or a restart marker D0..D7, so any other FF xx is the next
+** marker.  Linear in n; reads nothing beyond p[n-1]. */
+static int jpeg_walk(const uint8_t *p, size_t n, unsigned long *scans) {
   size_t i = 2; /* after SOI */
+  *scans = 0;
   while (i + 1 < n) {
     if (p[i] != 0xff) return 0;  /* corrupt: not at a marker */
     uint8_t m = p[i + 1];
@@ -82,6 +120,7 @@ static int jpeg_is_complete(const uint8_t *p, size_t n) {
     if (len < 2) return 0;
     i += 2 + len;
     if (m == 0xda) { /* SOS: skip entropy-coded data up to the next real marker */
+      (*scans)++;
       while (i + 1 < n) {
         if (p[i] == 0xff && p[i + 1] != 0x00 && !(p[i + 1] >= 0xd0 && p[i + 1] <= 0xd7)) break;
         i++;
@@ -154,6 +193,75 @@ static int header_dims(img_format f, const uint8_t *p, size_t n, unsigned long l
     }
   }
   return 0;
+}
+
+/* Bytes of filtered scanline data a PNG's IHDR calls for: one filter byte per row plus the packed
+** samples, summed over the seven Adam7 passes for an interlaced image.  0 for an IHDR whose
+** colour type / depth pair PNG does not define (stb_image refuses those). */
+static uint64_t png_raw_size(uint64_t w, uint64_t h, int depth, int colour, int interlace) {
+  static const int xs[7] = {0, 4, 0, 2, 0, 1, 0}, ys[7] = {0, 0, 4, 0, 2, 0, 1};
+  static const int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+  int channels = colour == 0 ? 1 : colour == 2 ? 3 : colour == 3 ? 1 : colour == 4 ? 2 : colour == 6 ? 4 : 0;
+  if (!channels || !(depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16)) return 0;
+  uint64_t bpp = (uint64_t)channels * (uint64_t)depth, total = 0;
+  if (!interlace) return h * (1 + (w * bpp + 7) / 8);
+  for (int k = 0; k < 7; k++) {
+    uint64_t pw = w > (uint64_t)xs[k] ? (w - xs[k] + dx[k] - 1) / dx[k] : 0;
+    uint64_t ph = h > (uint64_t)ys[k] ? (h - ys[k] + dy[k] - 1) / dy[k] : 0;
+    if (pw && ph) total += ph * (1 + (pw * bpp + 7) / 8);
+  }
+  return total;
+}
+
+/* PNG zlib bombs: stb_image inflates the whole IDAT stream, growing its buffer up to 4 GiB, however
+** few pixels the IHDR declares (a 1 MB PNG of 1 x 1 pixels can inflate to 1 GiB).  This inflates
+** the IDAT chunks with zlib into a scratch buffer, counting bytes and polling stop, and refuses a
+** stream that inflates to more than `limit` bytes.  Pillow stops reading once the image is full, so
+** it opens such files; a well-formed PNG never holds more data than its pixels need.  Returns 0 when
+** stb_image may run (corrupt or truncated streams are left to its own errors), -1 with err. */
+static int png_check_inflated_size(const uint8_t *p, size_t n, uint64_t limit, const lg_stop *stop,
+                                   lg_err *err) {
+  z_stream z;
+  unsigned char scratch[1 << 15];
+  int rc = 0, zrc = Z_OK;
+  uint64_t total = 0;
+  memset(&z, 0, sizeof z);
+  if (inflateInit(&z) != Z_OK) return lg_errf(err, "lg_image_decode: zlib initialisation failed");
+  for (size_t i = 8; i + 12 <= n && zrc != Z_STREAM_END; ) {
+    uint32_t len = (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 | (uint32_t)p[i + 2] << 8 | p[i + 3];
+    const uint8_t *type = p + i + 4, *data = p + i + 8;
+    if (len > n - i - 12) break;  /* truncated chunk: stb_image reports it */
+    if (memcmp(type, "CgBI", 4) == 0) {
+      rc = lg_errf(err, "lg_image_decode: PNG image is an Apple CgBI PNG (raw deflate, BGRA), which "
+                        "Pillow cannot open either");
+      break;
+    }
+    if (memcmp(type, "IEND", 4) == 0) break;
+    if (memcmp(type, "IDAT", 4) == 0) {
+      z.next_in = (unsigned char *)data;
+      z.avail_in = len;
+      while (z.avail_in > 0 && zrc == Z_OK) {
+        z.next_out = scratch;
+        z.avail_out = sizeof scratch;
+        zrc = inflate(&z, Z_NO_FLUSH);
+        total += sizeof scratch - z.avail_out;
+        if (zrc == Z_BUF_ERROR) zrc = Z_OK;  /* needs the next IDAT */
+        if (total > limit) {
+          rc = lg_errf(err, "lg_image_decode: PNG image data inflates to more than %llu bytes, the "
+                            "most its pixels need (zlib bomb?)", (unsigned long long)limit);
+          break;
+        }
+        if (lg_stop_requested(stop)) {
+          rc = lg_errf(err, "lg_image_decode: interrupted while reading the PNG image data");
+          break;
+        }
+      }
+      if (rc || (zrc != Z_OK && zrc != Z_STREAM_END)) break;  /* corrupt data: stb_image reports it */
+    }
+    i += 12 + (size_t)len;
+  }
+  inflateEnd(&z);
+  return rc;
 }
 
 /* For an uncompressed BMP: 1 when the pixel array announced by the header fits in n bytes,
@@ -282,92 +390,258 @@ static int pillow_has_alpha_band(img_format f, const uint8_t *p, size_t n) {
   return 0;
 }
 
-/* libjpeg error manager that longjmps back instead of exiting, keeping the message. */
+/* The limits of one decode with the defaults filled in. */
+typedef struct {
+  uint64_t max_pixels;
+  unsigned long max_jpeg_scans;
+  uint64_t max_jpeg_scan_pixels;
+  lg_stop stop;
+} decode_limits;
+
+static void limits_resolve(const lg_image_limits *lim, decode_limits *d) {
+  memset(d, 0, sizeof *d);
+  d->max_pixels = lim && lim->max_pixels ? lim->max_pixels : LG_IMAGE_MAX_PIXELS;
+  d->max_jpeg_scans = lim && lim->max_jpeg_scans ? lim->max_jpeg_scans : LG_IMAGE_MAX_JPEG_SCANS;
+  d->max_jpeg_scan_pixels =
+      lim && lim->max_jpeg_scan_pixels ? lim->max_jpeg_scan_pixels : LG_IMAGE_MAX_JPEG_SCAN_PIXELS;
+  if (lim) d->stop = lim->stop;
+}
+
+/* libjpeg error manager that longjmps back instead of exiting, keeping the message.  The progress
+** monitor below longjmps through it too, with its own message in msg and own = 1. */
 typedef struct {
   struct jpeg_error_mgr pub;
   jmp_buf jump;
-  char msg[JMSG_LENGTH_MAX];
+  int own;  /* 1: msg is a complete message of ours (limit, interruption), not libjpeg's */
+  char msg[JMSG_LENGTH_MAX + 128];
 } jpeg_err_mgr;
 
 static void jpeg_error_exit(j_common_ptr cinfo) {
   jpeg_err_mgr *e = (jpeg_err_mgr *)cinfo->err;
   (*cinfo->err->format_message)(cinfo, e->msg);
+  e->own = 0;
   longjmp(e->jump, 1);
 }
 
 /* Warnings ("Corrupt JPEG data: ...") are ignored like Pillow does; truncation is caught before. */
 static void jpeg_emit_message(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
 
-/* Decodes a JPEG with libjpeg-turbo's defaults, as Pillow: YCbCr/greyscale/RGB to RGB (*ch = 3),
-** CMYK/YCCK to Pillow's "CMYK" samples (*ch = 4; libjpeg's CMYK output inverted, Pillow's
-** "CMYK;I" raw mode for Adobe files).  Returns 0 with *pix = malloc'ed [h, w, *ch], -1 on error. */
-static int jpeg_decode(const uint8_t *p, size_t n, int w, int h, uint8_t **pix, int *ch, lg_err *err) {
+/* libjpeg progress monitor: called once per scan row while a multi-scan (progressive) file is
+** absorbed by jpeg_start_decompress, and once per jpeg_read_scanlines call.  It refuses a scan
+** beyond the limit (the scans were counted before libjpeg ran; this holds even if libjpeg parses
+** the file differently) and stops when the caller asks to. */
+typedef struct {
+  struct jpeg_progress_mgr pub;
+  const decode_limits *lim;
+} jpeg_progress;
+
+static void jpeg_progress_monitor(j_common_ptr cinfo) {
+  jpeg_progress *pr = (jpeg_progress *)cinfo->progress;
+  jpeg_err_mgr *e = (jpeg_err_mgr *)cinfo->err;
+  int scan = ((j_decompress_ptr)cinfo)->input_scan_number;
+  if (scan > 0 && (unsigned long)scan > pr->lim->max_jpeg_scans) {
+    snprintf(e->msg, sizeof e->msg,
+             "lg_image_decode: image has more JPEG scans than the limit of %lu (progressive JPEG bomb?)",
+             pr->lim->max_jpeg_scans);
+  } else if (lg_stop_requested(&pr->lim->stop)) {
+    snprintf(e->msg, sizeof e->msg, "lg_image_decode: interrupted while decoding the JPEG image");
+  } else {
+    return;
+  }
+  e->own = 1;
+  longjmp(e->jump, 1);
+}
+
+/* Decodes a JPEG with libjpeg-turbo's defaults, as Pillow: YCbCr/greyscale/RGB to RGB in out->rgb,
+** CMYK/YCCK to Pillow's "CMYK" samples in out->cmyk (libjpeg's CMYK output inverted, Pillow's
+** "CMYK;I" raw mode for Adobe files) with their RGB conversion in out->rgb.  scans: the SOS markers
+** counted by jpeg_walk.  The size comes from jpeg_read_header and is checked against the limits
+** before any pixel is decoded.  Returns 0, or -1 with out cleared. */
+static int jpeg_decode(const uint8_t *p, size_t n, unsigned long scans, const decode_limits *lim,
+                       lg_image *out, lg_err *err) {
   struct jpeg_decompress_struct cinfo;
   jpeg_err_mgr jerr;
-  uint8_t *volatile out = NULL;
+  jpeg_progress prog;
+  uint8_t *volatile pix = NULL;
   volatile int rc = -1;
   memset(&cinfo, 0, sizeof cinfo);
+  memset(&prog, 0, sizeof prog);
   cinfo.err = jpeg_std_error(&jerr.pub);
   jerr.pub.error_exit = jpeg_error_exit;
   jerr.pub.emit_message = jpeg_emit_message;
   jerr.msg[0] = 0;
+  jerr.own = 0;
+  prog.pub.progress_monitor = jpeg_progress_monitor;
+  prog.lim = lim;
   if (setjmp(jerr.jump)) {
-    lg_errf(err, "lg_image_decode: cannot decode the JPEG image (%s)", jerr.msg);
+    if (jerr.own) lg_errf(err, "%s", jerr.msg);
+    else lg_errf(err, "lg_image_decode: cannot decode the JPEG image (%s)", jerr.msg);
     goto done;
   }
   jpeg_create_decompress(&cinfo);
+  cinfo.progress = &prog.pub;
   jpeg_mem_src(&cinfo, p, (unsigned long)n);
   jpeg_read_header(&cinfo, TRUE);
-  int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
-  *ch = cmyk ? 4 : 3;
-  if ((int)cinfo.image_width != w || (int)cinfo.image_height != h) {
-    lg_errf(err, "lg_image_decode: JPEG header says %u x %u, expected %d x %d", cinfo.image_width,
-            cinfo.image_height, w, h);
+  uint64_t w = cinfo.image_width, h = cinfo.image_height;
+  if (w == 0 || h == 0) {  /* libjpeg refuses these itself; kept so the size is known positive */
+    lg_errf(err, "lg_image_decode: JPEG image has zero size (%llu x %llu)", (unsigned long long)w,
+            (unsigned long long)h);
     goto done;
   }
+  if (w * h > lim->max_pixels) {
+    lg_errf(err, "lg_image_decode: JPEG image of %llu x %llu pixels exceeds the limit of %llu pixels",
+            (unsigned long long)w, (unsigned long long)h, (unsigned long long)lim->max_pixels);
+    goto done;
+  }
+  if (scans > lim->max_jpeg_scan_pixels / (w * h)) {  /* scans x w x h > limit, without overflow */
+    lg_errf(err,
+            "lg_image_decode: JPEG image of %llu x %llu pixels in %lu scans needs %llu scan-pixels "
+            "of decoding work, more than the limit of %llu (progressive JPEG bomb?)",
+            (unsigned long long)w, (unsigned long long)h, scans,
+            (unsigned long long)((uint64_t)scans * w * h), (unsigned long long)lim->max_jpeg_scan_pixels);
+    goto done;
+  }
+  int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  size_t ch = cmyk ? 4 : 3, npx = (size_t)w * (size_t)h;
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;  /* grey is replicated, as Pillow's L -> RGB */
   jpeg_start_decompress(&cinfo);
-  out = malloc((size_t)w * (size_t)h * (size_t)*ch);
-  if (!out) {
-    lg_errf(err, "lg_image_decode: out of memory for %d x %d pixels", w, h);
+  if (cinfo.output_width != w || cinfo.output_height != h || (size_t)cinfo.output_components != ch) {
+    lg_errf(err, "lg_image_decode: libjpeg output %u x %u x %d differs from the header %llu x %llu x %zu",
+            cinfo.output_width, cinfo.output_height, cinfo.output_components, (unsigned long long)w,
+            (unsigned long long)h, ch);
+    goto done;
+  }
+  pix = malloc(npx * ch);
+  if (!pix) {
+    lg_errf(err, "lg_image_decode: out of memory for %llu x %llu pixels", (unsigned long long)w,
+            (unsigned long long)h);
     goto done;
   }
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = out + (size_t)cinfo.output_scanline * (size_t)w * (size_t)*ch;
+    JSAMPROW row = pix + (size_t)cinfo.output_scanline * (size_t)w * ch;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_decompress(&cinfo);
-  if (cmyk) for (size_t i = 0; i < (size_t)w * (size_t)h * 4; i++) out[i] = (uint8_t)(255 - out[i]);
-  *pix = out;
-  out = NULL;
+  out->w = (int)w;
+  out->h = (int)h;
+  if (cmyk) {  /* Pillow "CMYK": keep the samples (resized before conversion), rgb = converted */
+    for (size_t i = 0; i < npx * 4; i++) pix[i] = (uint8_t)(255 - pix[i]);
+    out->cmyk = pix;
+    pix = NULL;
+    out->rgb = malloc(npx * 3);
+    if (!out->rgb) {
+      lg_errf(err, "lg_image_decode: out of memory for %d x %d pixels", out->w, out->h);
+      goto done;
+    }
+    lg_cmyk_to_rgb(out->cmyk, npx, out->rgb);
+  } else {
+    out->rgb = pix;
+    pix = NULL;
+  }
   rc = 0;
 done:
   jpeg_destroy_decompress(&cinfo);
-  free(out);
+  free(pix);
+  if (rc) lg_image_free(out);
   return rc;
 }
 
-int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err) {
-  const uint8_t *p = data;
+/* libwebp's name for a status code. */
+static const char *webp_status_name(VP8StatusCode st) {
+  switch (st) {
+  case VP8_STATUS_OK: return "ok";
+  case VP8_STATUS_OUT_OF_MEMORY: return "out of memory";
+  case VP8_STATUS_INVALID_PARAM: return "invalid parameter";
+  case VP8_STATUS_BITSTREAM_ERROR: return "bitstream error";
+  case VP8_STATUS_UNSUPPORTED_FEATURE: return "unsupported feature";
+  case VP8_STATUS_SUSPENDED: return "suspended";
+  case VP8_STATUS_USER_ABORT: return "aborted";
+  case VP8_STATUS_NOT_ENOUGH_DATA: return "not enough data: truncated file";
+  default: return "unknown status";
+  }
+}
+
+/* Decodes a WebP (lossy, lossless, with or without alpha; the first frame of an animation) as
+** Pillow 9's WebPImagePlugin does: WebPAnimDecoder with its default options (MODE_RGBA, no
+** threads) renders the first frame onto the canvas; the image is "RGBA" when WebPGetFeatures
+** reports alpha and "RGB" otherwise.  RGBA images keep their alpha (resized premultiplied, like
+** RGBA PNGs); a fully opaque alpha is dropped.  The canvas size from WebPGetFeatures is checked
+** against the pixel limit before anything is allocated.  Returns 0, or -1 with out cleared. */
+static int webp_decode(const uint8_t *p, size_t n, const decode_limits *lim, lg_image *out, lg_err *err) {
+  WebPBitstreamFeatures feat;
+  WebPAnimDecoder *dec = NULL;
+  int rc = -1;
+  VP8StatusCode st = WebPGetFeatures(p, n, &feat);
+  if (st != VP8_STATUS_OK) {
+    return lg_errf(err, "lg_image_decode: cannot read the WebP header (%s)", webp_status_name(st));
+  }
+  if (feat.width <= 0 || feat.height <= 0) {
+    return lg_errf(err, "lg_image_decode: WebP image has zero size (%d x %d)", feat.width, feat.height);
+  }
+  if ((uint64_t)feat.width * (uint64_t)feat.height > lim->max_pixels) {
+    return lg_errf(err, "lg_image_decode: WebP image of %d x %d pixels exceeds the limit of %llu pixels",
+                   feat.width, feat.height, (unsigned long long)lim->max_pixels);
+  }
+  if (lg_stop_requested(&lim->stop))
+    return lg_errf(err, "lg_image_decode: interrupted before decoding the WebP image");
+  WebPAnimDecoderOptions opt;
+  if (!WebPAnimDecoderOptionsInit(&opt)) return lg_errf(err, "lg_image_decode: libwebp version mismatch");
+  opt.color_mode = MODE_RGBA;
+  opt.use_threads = 0;
+  WebPData data = {p, n};
+  dec = WebPAnimDecoderNew(&data, &opt);
+  WebPAnimInfo info;
+  if (!dec || !WebPAnimDecoderGetInfo(dec, &info)) {
+    lg_errf(err, "lg_image_decode: cannot decode the WebP image (invalid or truncated RIFF/WebP structure)");
+    goto done;
+  }
+  if ((int)info.canvas_width != feat.width || (int)info.canvas_height != feat.height) {
+    lg_errf(err, "lg_image_decode: WebP canvas %u x %u differs from its header %d x %d",
+            info.canvas_width, info.canvas_height, feat.width, feat.height);
+    goto done;
+  }
+  uint8_t *rgba = NULL;
+  int timestamp = 0;
+  if (!WebPAnimDecoderGetNext(dec, &rgba, &timestamp) || !rgba) {
+    lg_errf(err, "lg_image_decode: cannot decode the WebP image (bad %s bitstream)",
+            feat.format == 2 ? "lossless" : feat.format == 1 ? "lossy" : "image");
+    goto done;
+  }
+  size_t npx = (size_t)feat.width * (size_t)feat.height;
+  out->rgb = malloc(npx * 3);
+  out->alpha = feat.has_alpha ? malloc(npx) : NULL;
+  if (!out->rgb || (feat.has_alpha && !out->alpha)) {
+    lg_errf(err, "lg_image_decode: out of memory for %d x %d pixels", feat.width, feat.height);
+    goto done;
+  }
+  int opaque = 1;
+  for (size_t i = 0; i < npx; i++) {
+    memcpy(out->rgb + 3 * i, rgba + 4 * i, 3);
+    if (out->alpha) {
+      out->alpha[i] = rgba[4 * i + 3];
+      opaque &= rgba[4 * i + 3] == 255;
+    }
+  }
+  if (out->alpha && opaque) { free(out->alpha); out->alpha = NULL; } /* premultiplying by 255 is exact */
+  out->w = feat.width;
+  out->h = feat.height;
+  rc = 0;
+done:
+  WebPAnimDecoderDelete(dec);
+  if (rc) lg_image_free(out);
+  return rc;
+}
+
+/* Decodes a PNG, BMP or GIF with stb_image, recording Pillow's source mode (alpha band, palette /
+** 1-bit, 16-bit greyscale).  Returns 0, or -1 with out cleared. */
+static int stb_decode(img_format fmt, const uint8_t *p, size_t n, const decode_limits *lim, lg_image *out,
+                      lg_err *err) {
   uint8_t *px = NULL;
   int rc = -1, w = 0, h = 0, comp = 0;
-  if (!out) return lg_errf(err, "lg_image_decode: out is NULL");
-  memset(out, 0, sizeof *out);
-  if (!p || n == 0) return lg_errf(err, "lg_image_decode: empty image blob (0 bytes)");
-  if (n > INT_MAX) return lg_errf(err, "lg_image_decode: image blob of %zu bytes is too large", n);
-
-  img_format fmt = sniff_format(p, n);
-  if (fmt == FMT_NONE) {
-    char hex[32] = "";
-    size_t k = n < 4 ? n : 4, o = 0;
-    for (size_t i = 0; i < k; i++) o += (size_t)snprintf(hex + o, sizeof hex - o, i ? " %02x" : "%02x", p[i]);
-    return lg_errf(err, "lg_image_decode: not a JPEG/PNG/BMP/GIF image (first bytes %s)", hex);
-  }
   unsigned long long hw = 0, hh = 0;
-  if (header_dims(fmt, p, n, &hw, &hh) && hw * hh > LG_IMAGE_MAX_PIXELS) {
-    return lg_errf(err,
-                   "lg_image_decode: %s image of %llu x %llu pixels exceeds the limit of %u pixels",
-                   format_name(fmt), hw, hh, (unsigned)LG_IMAGE_MAX_PIXELS);
+  if (header_dims(fmt, p, n, &hw, &hh) && hw * hh > lim->max_pixels) {
+    return lg_errf(err, "lg_image_decode: %s image of %llu x %llu pixels exceeds the limit of %llu pixels",
+                   format_name(fmt), hw, hh, (unsigned long long)lim->max_pixels);
   }
   if (!stbi_info_from_memory(p, (int)n, &w, &h, &comp)) {
     return lg_errf(err, "lg_image_decode: cannot read the %s header (%s)", format_name(fmt),
@@ -376,38 +650,24 @@ int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err) {
   if (w <= 0 || h <= 0) {
     return lg_errf(err, "lg_image_decode: %s image has zero size (%d x %d)", format_name(fmt), w, h);
   }
-  if ((unsigned long long)w * (unsigned long long)h > LG_IMAGE_MAX_PIXELS) {
-    return lg_errf(err,
-                   "lg_image_decode: %s image of %d x %d pixels exceeds the limit of %u pixels",
-                   format_name(fmt), w, h, (unsigned)LG_IMAGE_MAX_PIXELS);
+  if ((unsigned long long)w * (unsigned long long)h > lim->max_pixels) {
+    return lg_errf(err, "lg_image_decode: %s image of %d x %d pixels exceeds the limit of %llu pixels",
+                   format_name(fmt), w, h, (unsigned long long)lim->max_pixels);
   }
-  if ((fmt == FMT_JPEG && !jpeg_is_complete(p, n)) || (fmt == FMT_BMP && !bmp_is_complete(p, n, w, h)) ||
+  if ((fmt == FMT_BMP && !bmp_is_complete(p, n, w, h)) ||
       (fmt == FMT_GIF && !gif_first_frame_complete(p, n))) {
     return lg_errf(err, "lg_image_decode: %s image is truncated (%zu bytes, no end of image data)",
                    format_name(fmt), n);
   }
-
+  if (fmt == FMT_PNG && n >= 29) {  /* IHDR read by stbi_info: depth, colour type, interlace */
+    uint64_t raw = png_raw_size((uint64_t)w, (uint64_t)h, p[24], p[25], p[28]);
+    if (raw && png_check_inflated_size(p, n, raw, &lim->stop, err)) return -1;
+  }
+  if (lg_stop_requested(&lim->stop)) {
+    return lg_errf(err, "lg_image_decode: interrupted before decoding the %s image", format_name(fmt));
+  }
   int nearest = pillow_uses_nearest(fmt, p, n);
   int want_alpha = !nearest && pillow_has_alpha_band(fmt, p, n);
-  if (fmt == FMT_JPEG) {
-    uint8_t *pix = NULL;
-    int ch = 3;
-    if (jpeg_decode(p, n, w, h, &pix, &ch, err)) return -1;
-    if (ch == 4) {  /* Pillow "CMYK": keep the samples (resized before conversion), rgb = converted */
-      out->cmyk = pix;
-      out->rgb = malloc((size_t)w * (size_t)h * 3);
-      if (!out->rgb) {
-        lg_image_free(out);
-        return lg_errf(err, "lg_image_decode: out of memory for %d x %d pixels", w, h);
-      }
-      lg_cmyk_to_rgb(pix, (size_t)w * (size_t)h, out->rgb);
-    } else {
-      out->rgb = pix;
-    }
-    out->w = w;
-    out->h = h;
-    return 0;
-  }
   if (fmt == FMT_PNG && n >= 26 && p[24] == 16 && p[25] == 0) {  /* 16-bit grey: Pillow mode "I" */
     uint16_t *g = stbi_load_16_from_memory(p, (int)n, &w, &h, &comp, 1);
     if (!g) {
@@ -478,6 +738,51 @@ done:
   stbi_image_free(px);
   if (rc) lg_image_free(out);
   return rc;
+}
+
+int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err) {
+  return lg_image_decode_limited(data, n, NULL, out, err);
+}
+
+int lg_image_decode_limited(const void *data, size_t n, const lg_image_limits *lim, lg_image *out,
+                            lg_err *err) {
+  const uint8_t *p = data;
+  decode_limits d;
+  if (!out) return lg_errf(err, "lg_image_decode: out is NULL");
+  memset(out, 0, sizeof *out);
+  if (!p || n == 0) return lg_errf(err, "lg_image_decode: empty image blob (0 bytes)");
+  if (n > INT_MAX) return lg_errf(err, "lg_image_decode: image blob of %zu bytes is too large", n);
+  limits_resolve(lim, &d);
+
+  img_format fmt = sniff_format(p, n);
+  if (fmt == FMT_NONE) {
+    const char *other = unsupported_format_name(p, n);
+    if (other) {
+      return lg_errf(err, "lg_image_decode: not a JPEG, PNG, WebP, BMP or GIF image (%s data, %zu bytes)",
+                     other, n);
+    }
+    return lg_errf(err, "lg_image_decode: not a JPEG, PNG, WebP, BMP or GIF image (unrecognised header, "
+                   "%zu bytes)", n);
+  }
+  if (fmt == FMT_WEBP) return webp_decode(p, n, &d, out, err);
+  if (fmt != FMT_JPEG) return stb_decode(fmt, p, n, &d, out, err);
+
+  /* JPEG: the SOF size and the scan count come from the marker structure before libjpeg runs */
+  unsigned long long hw = 0, hh = 0;
+  if (header_dims(fmt, p, n, &hw, &hh) && hw * hh > d.max_pixels) {
+    return lg_errf(err, "lg_image_decode: JPEG image of %llu x %llu pixels exceeds the limit of %llu pixels",
+                   hw, hh, (unsigned long long)d.max_pixels);
+  }
+  unsigned long scans = 0;
+  int complete = jpeg_walk(p, n, &scans);
+  if (scans > d.max_jpeg_scans) {
+    return lg_errf(err, "lg_image_decode: image has %lu JPEG scans, more than the limit of %lu "
+                   "(progressive JPEG bomb?)", scans, d.max_jpeg_scans);
+  }
+  if (!complete) {
+    return lg_errf(err, "lg_image_decode: JPEG image is truncated (%zu bytes, no end of image data)", n);
+  }
+  return jpeg_decode(p, n, scans, &d, out, err);
 }
 
 void lg_cmyk_to_rgb(const uint8_t *cmyk, size_t n, uint8_t *rgb) {

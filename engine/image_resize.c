@@ -94,10 +94,12 @@ static inline uint8_t clip8(int32_t acc) {
   return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-/* Horizontal pass: src rows [y0, y0 + rows) of width sw -> dst [rows, dw, ch]. */
-static void pass_horizontal(const uint8_t *src, int sw, int ch, int y0, int rows, uint8_t *dst,
-                            int dw, const resample_coeffs *c) {
+/* Horizontal pass: src rows [y0, y0 + rows) of width sw -> dst [rows, dw, ch].  Returns -1 when
+** stop asked to stop (polled per row), else 0. */
+static int pass_horizontal(const uint8_t *src, int sw, int ch, int y0, int rows, uint8_t *dst,
+                           int dw, const resample_coeffs *c, const lg_stop *stop) {
   for (int y = 0; y < rows; y++) {
+    if (lg_stop_requested(stop)) return -1;
     const uint8_t *row = src + ((size_t)(y0 + y) * sw) * ch;
     uint8_t *o = dst + (size_t)y * dw * ch;
     for (int x = 0; x < dw; x++) {
@@ -111,13 +113,16 @@ static void pass_horizontal(const uint8_t *src, int sw, int ch, int y0, int rows
       }
     }
   }
+  return 0;
 }
 
-/* Vertical pass: src [*, w, ch] whose row 0 is source row y_first -> dst [dh, w, ch]. */
-static void pass_vertical(const uint8_t *src, int w, int ch, int y_first, uint8_t *dst, int dh,
-                          const resample_coeffs *c) {
+/* Vertical pass: src [*, w, ch] whose row 0 is source row y_first -> dst [dh, w, ch].  Returns -1
+** when stop asked to stop (polled per row), else 0. */
+static int pass_vertical(const uint8_t *src, int w, int ch, int y_first, uint8_t *dst, int dh,
+                         const resample_coeffs *c, const lg_stop *stop) {
   size_t rowlen = (size_t)w * ch;
   for (int y = 0; y < dh; y++) {
+    if (lg_stop_requested(stop)) return -1;
     const int32_t *k = c->kk + (size_t)y * c->ksize;
     int ymin = c->bounds[2 * y] - y_first, yn = c->bounds[2 * y + 1];
     const uint8_t *s0 = src + (size_t)ymin * rowlen;
@@ -128,6 +133,7 @@ static void pass_vertical(const uint8_t *src, int w, int ch, int y_first, uint8_
       o[i] = clip8(acc);
     }
   }
+  return 0;
 }
 
 /* Validates the common arguments of the two resize functions. */
@@ -143,6 +149,11 @@ static int check_args(const char *fn, const uint8_t *src, int sw, int sh, int ch
 
 int lg_resize_bicubic_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *dst, int dw, int dh,
                          lg_err *err) {
+  return lg_resize_bicubic_u8_stop(src, sw, sh, ch, dst, dw, dh, NULL, err);
+}
+
+int lg_resize_bicubic_u8_stop(const uint8_t *src, int sw, int sh, int ch, uint8_t *dst, int dw,
+                              int dh, const lg_stop *stop, lg_err *err) {
   resample_coeffs ch_h = {0}, ch_v = {0};
   uint8_t *tmp = NULL;
   int rc = -1;
@@ -154,10 +165,11 @@ int lg_resize_bicubic_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *ds
   }
   if (need_h && coeffs_compute(sw, dw, &ch_h, err)) goto done;
   if (need_v && coeffs_compute(sh, dh, &ch_v, err)) goto done;
+  int stopped = 0;
   if (!need_v) {
-    pass_horizontal(src, sw, ch, 0, sh, dst, dw, &ch_h);
+    stopped = pass_horizontal(src, sw, ch, 0, sh, dst, dw, &ch_h, stop);
   } else if (!need_h) {
-    pass_vertical(src, sw, ch, 0, dst, dh, &ch_v);
+    stopped = pass_vertical(src, sw, ch, 0, dst, dh, &ch_v, stop);
   } else {
     /* Only the source rows the vertical pass reads go through the horizontal pass. */
     int y_first = ch_v.bounds[0];
@@ -167,8 +179,12 @@ int lg_resize_bicubic_u8(const uint8_t *src, int sw, int sh, int ch, uint8_t *ds
       lg_errf(err, "lg_resize_bicubic_u8: out of memory for a %dx%d temporary", dw, y_last - y_first);
       goto done;
     }
-    pass_horizontal(src, sw, ch, y_first, y_last - y_first, tmp, dw, &ch_h);
-    pass_vertical(tmp, dw, ch, y_first, dst, dh, &ch_v);
+    stopped = pass_horizontal(src, sw, ch, y_first, y_last - y_first, tmp, dw, &ch_h, stop) ||
+              pass_vertical(tmp, dw, ch, y_first, dst, dh, &ch_v, stop);
+  }
+  if (stopped) {
+    lg_errf(err, "lg_resize_bicubic_u8: interrupted while resizing %dx%d to %dx%d", sw, sh, dw, dh);
+    goto done;
   }
   rc = 0;
 done:
@@ -181,7 +197,8 @@ done:
 /* Pillow ROUND_UP: half away from zero, for the 32-bit passes. */
 static inline int32_t round_up(double f) { return (int32_t)(f >= 0.0 ? f + 0.5F : f - 0.5F); }
 
-int lg_resize_bicubic_i32(const int32_t *src, int sw, int sh, int32_t *dst, int dw, int dh, lg_err *err) {
+int lg_resize_bicubic_i32(const int32_t *src, int sw, int sh, int32_t *dst, int dw, int dh,
+                          const lg_stop *stop, lg_err *err) {
   resample_coeffs ch_h = {0}, ch_v = {0};
   int32_t *tmp = NULL;
   int rc = -1;
@@ -200,6 +217,10 @@ int lg_resize_bicubic_i32(const int32_t *src, int sw, int sh, int32_t *dst, int 
     int32_t *hout = need_v ? (tmp = malloc(sizeof(int32_t) * (size_t)rows * dw)) : dst;
     if (!hout) { lg_errf(err, "lg_resize_bicubic_i32: out of memory"); goto done; }
     for (int y = 0; y < rows; y++) {
+      if (lg_stop_requested(stop)) {
+        lg_errf(err, "lg_resize_bicubic_i32: interrupted while resizing %dx%d to %dx%d", sw, sh, dw, dh);
+        goto done;
+      }
       const int32_t *row = src + (size_t)(y + y_first) * sw;
       for (int x = 0; x < dw; x++) {
         const double *k = ch_h.kd + (size_t)x * ch_h.ksize;
@@ -215,6 +236,10 @@ int lg_resize_bicubic_i32(const int32_t *src, int sw, int sh, int32_t *dst, int 
   }
   if (need_v) {
     for (int y = 0; y < dh; y++) {
+      if (lg_stop_requested(stop)) {
+        lg_errf(err, "lg_resize_bicubic_i32: interrupted while resizing %dx%d to %dx%d", sw, sh, dw, dh);
+        goto done;
+      }
       const double *k = ch_v.kd + (size_t)y * ch_v.ksize;
       int ymin = ch_v.bounds[2 * y] - vin_y0, yn = ch_v.bounds[2 * y + 1];
       for (int x = 0; x < vin_w; x++) {

@@ -86,6 +86,11 @@ static void unpremultiply_px(const uint8_t *rgba, uint8_t *rgb) {
 
 int lg_preprocess_u8(const lg_image *img, int size, lg_resize mode, uint8_t *out, lg_frame *fr,
                      lg_err *err) {
+  return lg_preprocess_u8_stop(img, size, mode, out, fr, NULL, err);
+}
+
+int lg_preprocess_u8_stop(const lg_image *img, int size, lg_resize mode, uint8_t *out, lg_frame *fr,
+                          const lg_stop *stop, lg_err *err) {
   lg_frame f;
   uint8_t *src4 = NULL, *res = NULL;
   int rc = -1;
@@ -98,7 +103,7 @@ int lg_preprocess_u8(const lg_image *img, int size, lg_resize mode, uint8_t *out
     int32_t *iv = malloc(sizeof(int32_t) * (size_t)f.rw * f.rh);
     res = malloc((size_t)f.rw * f.rh * 3);
     if (!iv || !res) { free(iv); lg_errf(err, "lg_preprocess: out of memory for %d x %d", f.rw, f.rh); goto done; }
-    if (lg_resize_bicubic_i32(img->ivals, img->w, img->h, iv, f.rw, f.rh, err)) { free(iv); goto done; }
+    if (lg_resize_bicubic_i32(img->ivals, img->w, img->h, iv, f.rw, f.rh, stop, err)) { free(iv); goto done; }
     for (size_t i = 0; i < (size_t)f.rw * f.rh; i++) {
       uint8_t v = iv[i] <= 0 ? 0 : iv[i] >= 255 ? 255 : (uint8_t)iv[i];
       res[3 * i] = res[3 * i + 1] = res[3 * i + 2] = v;
@@ -111,7 +116,7 @@ int lg_preprocess_u8(const lg_image *img, int size, lg_resize mode, uint8_t *out
     uint8_t *c4 = malloc((size_t)f.rw * f.rh * 4);
     res = malloc((size_t)f.rw * f.rh * 3);
     if (!c4 || !res) { free(c4); lg_errf(err, "lg_preprocess: out of memory for %d x %d", f.rw, f.rh); goto done; }
-    if (lg_resize_bicubic_u8(img->cmyk, img->w, img->h, 4, c4, f.rw, f.rh, err)) { free(c4); goto done; }
+    if (lg_resize_bicubic_u8_stop(img->cmyk, img->w, img->h, 4, c4, f.rw, f.rh, stop, err)) { free(c4); goto done; }
     lg_cmyk_to_rgb(c4, (size_t)f.rw * f.rh, res);
     free(c4);
     resized = res;
@@ -127,7 +132,7 @@ int lg_preprocess_u8(const lg_image *img, int size, lg_resize mode, uint8_t *out
     res = malloc((size_t)f.rw * f.rh * ch);
     if (!res) { lg_errf(err, "lg_preprocess: out of memory for %d x %d", f.rw, f.rh); goto done; }
     int r = img->nearest ? lg_resize_nearest_u8(src, img->w, img->h, ch, res, f.rw, f.rh, err)
-                         : lg_resize_bicubic_u8(src, img->w, img->h, ch, res, f.rw, f.rh, err);
+                         : lg_resize_bicubic_u8_stop(src, img->w, img->h, ch, res, f.rw, f.rh, stop, err);
     if (r) goto done;
     resized = res;
   } else {
@@ -151,6 +156,11 @@ done:
 
 int lg_preprocess(const lg_image *img, const lg_preprocess_cfg *pre, int size, lg_resize mode,
                   float *out, lg_frame *fr, lg_err *err) {
+  return lg_preprocess_stop(img, pre, size, mode, out, fr, NULL, err);
+}
+
+int lg_preprocess_stop(const lg_image *img, const lg_preprocess_cfg *pre, int size, lg_resize mode,
+                       float *out, lg_frame *fr, const lg_stop *stop, lg_err *err) {
   if (!pre || !out) return lg_errf(err, "lg_preprocess: NULL config or output");
   if (size == 0) size = pre->size;
   for (int c = 0; c < 3; c++) {
@@ -162,7 +172,7 @@ int lg_preprocess(const lg_image *img, const lg_preprocess_cfg *pre, int size, l
   if (size <= 0 || size > 8192) return lg_errf(err, "lg_preprocess: target size must be 1..8192, found %d", size);
   uint8_t *u8 = malloc((size_t)size * size * 3);
   if (!u8) return lg_errf(err, "lg_preprocess: out of memory for %d x %d", size, size);
-  if (lg_preprocess_u8(img, size, mode, u8, fr, err)) {
+  if (lg_preprocess_u8_stop(img, size, mode, u8, fr, stop, err)) {
     free(u8);
     return -1;
   }

@@ -81,14 +81,17 @@ int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int 
     return 0;
   }
   slot->image[0] = 0;  /* from here on the workspace is being overwritten */
-  if (lg_image_decode(img, (size_t)n, &im, err)) {
+  lg_interrupt intr;
+  lg_image_limits lim;
+  lg_image_limits_for_db(c->db, &intr, &lim);
+  if (lg_image_decode_limited(img, (size_t)n, &lim, &im, err)) {
     lg_err_strip_engine_name(err);
     lg_err_prefix(err, "%s(): argument %d (image) could not be decoded", fn, argno);
     goto done;
   }
   pixels = malloc(sizeof(float) * 3u * (size_t)size * (size_t)size);
   if (!pixels) { lg_errf(err, "%s(): out of memory", fn); goto done; }
-  if (lg_preprocess(&im, &m->pre, size, mode, pixels, &slot->frame, err)) {
+  if (lg_preprocess_stop(&im, &m->pre, size, mode, pixels, &slot->frame, &lim.stop, err)) {
     lg_err_strip_engine_name(err);
     lg_err_prefix(err, "%s(): argument %d (image)", fn, argno);
     goto done;

@@ -195,6 +195,18 @@ int lg_cache_clear(lg_conn *c, sqlite3_int64 *n_deleted, lg_err *err);
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
+/* ---- interrupt.c: image decoding limits for SQL functions -------------------------------- */
+
+/* What an image decode polls to notice sqlite3_interrupt(db). */
+typedef struct lg_interrupt {
+  sqlite3 *db;
+  int (*is_interrupted)(sqlite3 *);  /* the running SQLite's sqlite3_is_interrupted, or NULL */
+} lg_interrupt;
+/* Fills lim with the default decode limits and, when the running SQLite has
+** sqlite3_is_interrupted (3.41+), a should_stop reporting it through *intr (which must outlive the
+** decode).  Returns 1 when decoding can be interrupted, 0 when not. */
+int lg_image_limits_for_db(sqlite3 *db, lg_interrupt *intr, lg_image_limits *lim);
+
 /* Removes a leading engine function name ("lg_image_decode: ") from err->msg, so the message can be
 ** prefixed with the SQL function and argument instead. */
 void lg_err_strip_engine_name(lg_err *err);

@@ -28,6 +28,7 @@ SQLITE_EXTENSION_INIT1
 #include <zlib.h>
 /* jconfig.h needs stddef/stdio first, as jpeglib.h does. */
 #include <jconfig.h>
+#include <webp/decode.h>
 
 #include "conn.h"
 #include "ext.h"
@@ -71,6 +72,10 @@ static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
 #else
       "none";
 #endif
+  int webp = WebPGetDecoderVersion();  /* 0xMMmmrr */
+  lg_interrupt intr;
+  lg_image_limits lim;
+  int can_stop = lg_image_limits_for_db(sqlite3_context_db_handle(ctx), &intr, &lim);
   char *s = sqlite3_mprintf(
       "version: v%s\n"
       "build: %s %s, gcc %s, %s, sanitizers: %s, %s\n"
@@ -80,7 +85,9 @@ static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
       "cjson: %s\n"
       "utf8proc: %s\n"
       "libjpeg-turbo: %s (JPEG decoding)\n"
+      "libwebp: %d.%d.%d (WebP decoding)\n"
       "stb_image: Debian libstb\n"
+      "image decoding interruptible: %s\n"
       "models loaded in this process: %d",
       LEGRAD_VERSION, __DATE__, __TIME__, __VERSION__, opt, san,
 #ifdef SQLITE_CORE
@@ -89,7 +96,9 @@ static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
       "loadable",
 #endif
       openblas_get_config(), openblas_get_num_threads(), sqlite3_libversion(), SQLITE_VERSION,
-      zlibVersion(), cJSON_Version(), utf8proc_version(), LG_JPEG_VERSION, lg_registry_loaded());
+      zlibVersion(), cJSON_Version(), utf8proc_version(), LG_JPEG_VERSION, webp >> 16, (webp >> 8) & 0xff,
+      webp & 0xff, can_stop ? "yes (sqlite3_is_interrupted)" : "no (needs SQLite 3.41 or later)",
+      lg_registry_loaded());
   if (!s) { sqlite3_result_error_nomem(ctx); return; }
   sqlite3_result_text(ctx, s, -1, sqlite3_free);
 }

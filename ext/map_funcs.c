@@ -346,7 +346,11 @@ static void map_png_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     goto done;
   }
   if (have_image) {
-    if (lg_image_decode(img_data, (size_t)img_n, &img, &err)) {
+    lg_interrupt intr;
+    lg_image_limits lim;
+    lg_image_limits_for_db(sqlite3_context_db_handle(ctx), &intr, &lim);
+    if (lg_image_decode_limited(img_data, (size_t)img_n, &lim, &img, &err)) {
+      lg_err_strip_engine_name(&err);
       lg_fn_error(ctx, "%s(): argument 2 (image) could not be decoded: %s", fn, err.msg);
       goto done;
     }

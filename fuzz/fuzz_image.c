@@ -1,6 +1,7 @@
 /*
-** libFuzzer target for the image path: lg_image_decode (JPEG/PNG/BMP/GIF via libjpeg-turbo and
-** stb_image, header checks, pixel limit) followed by lg_preprocess_u8 in both modes.
+** libFuzzer target for the image path: lg_image_decode (JPEG via libjpeg-turbo, WebP via libwebp,
+** PNG/BMP/GIF via stb_image; header checks, pixel and JPEG scan limits) followed by
+** lg_preprocess_u8 in both modes.
 **
 **   make fuzz && nice build/fuzz/fuzz_image -max_total_time=300 -max_len=65536 fuzz/corpus/image
 **

@@ -3,7 +3,7 @@
 # As root it installs what is missing with apt-get; otherwise it prints the exact command and fails.
 # Usage: scripts/deps.sh build|test|fuzz
 set -u
-build_pkgs="gcc make pkg-config libsqlite3-dev sqlite3 libstb-dev libjpeg62-turbo-dev libopenblas-dev zlib1g-dev libcjson-dev libutf8proc-dev"
+build_pkgs="gcc make pkg-config libsqlite3-dev sqlite3 libstb-dev libjpeg62-turbo-dev libwebp-dev libopenblas-dev zlib1g-dev libcjson-dev libutf8proc-dev"
 test_pkgs="python3 python3-pytest python3-numpy python3-pil python3-regex"
 fuzz_pkgs="clang libclang-rt-14-dev"
 want="$build_pkgs"

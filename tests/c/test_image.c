@@ -3,12 +3,16 @@
 **
 ** Fixtures (tests/reference/ref_inputs.py images): tests/fixtures/image/decode/ holds BMP (24-bit
 ** and palette), GIF, greyscale and CMYK JPEG and 2-bit grey PNG inputs with Pillow's decoded
-** pixels; the generated JPEGs in tests/fixtures/image/in/ with decoded_<name>.bin.  Every
-** format must decode exactly.  Bad inputs
-** (unsupported format, WebP, truncated files, zero size, over the pixel limit, empty) must fail
-** with a message naming the problem.
+** pixels; the generated JPEGs in tests/fixtures/image/in/ with decoded_<name>.bin; WebP (lossy,
+** lossless, with alpha, animated) in tests/fixtures/image/webp/ (tests/reference/webp_fixtures.py)
+** with Pillow's RGB and alpha.  Every format must decode exactly.  Bad inputs (unsupported format,
+** truncated files, zero size, over the pixel limit, empty, progressive JPEG bombs, a JPEG whose
+** Huffman table overflows stb_image) must fail with a message naming the problem; should_stop
+** interrupts decoding and resizing.
 */
 #include <stdint.h>
+#include <time.h>
+#include <zlib.h>
 
 #include "check.h"
 #include "image.h"
@@ -43,6 +47,85 @@ static int decode_and_compare(const char *path, const char *rgb_path, int w, int
   free(blob);
   free(want);
   return maxd;
+}
+
+/* Reads a raw file of exactly `want` bytes, or NULL. */
+static unsigned char *read_exact(const char *path, size_t want) {
+  size_t n = 0;
+  unsigned char *b = check_read_file(path, &n);
+  if (b && n != want) { free(b); b = NULL; }
+  return b;
+}
+
+/* WebP fixtures: RGB exactly as Pillow's convert("RGB"); alpha exactly Pillow's A band for images
+** Pillow opens as RGBA (dropped when fully opaque), none for RGB ones. */
+static void test_webp(void) {
+  FILE *f = fopen(FIX "webp/list.txt", "r");
+  CHECK(f != NULL, "missing " FIX "webp/list.txt (run tests/reference/webp_fixtures.py)");
+  if (!f) return;
+  char line[512], name[128], file[128], mode[16];
+  int w, h, count = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (line[0] == '#' || sscanf(line, "%127s %127s %d %d %15s", name, file, &w, &h, mode) != 5) continue;
+    char path[512], rgb[512];
+    snprintf(path, sizeof path, FIX "webp/%s", file);
+    snprintf(rgb, sizeof rgb, FIX "webp/%s.rgb", name);
+    int d = decode_and_compare(path, rgb, w, h);
+    printf("  decode WebP %-14s (Pillow mode %-4s): max |diff| %d\n", name, mode, d);
+    CHECK(d == 0, "%s: max |diff| to Pillow %d", name, d);
+    size_t n = 0;
+    unsigned char *blob = check_read_file(path, &n);
+    lg_err err = {{0}};
+    lg_image img;
+    if (blob && lg_image_decode(blob, n, &img, &err) == 0) {
+      if (strcmp(mode, "RGBA") == 0) {
+        snprintf(rgb, sizeof rgb, FIX "webp/%s.alpha", name);
+        unsigned char *a = read_exact(rgb, (size_t)w * h);
+        CHECK(a != NULL, "%s: missing %s", name, rgb);
+        CHECK(img.alpha != NULL, "%s: RGBA WebP decoded without alpha", name);
+        if (a && img.alpha) CHECK(memcmp(a, img.alpha, (size_t)w * h) == 0, "%s: alpha differs from Pillow", name);
+        free(a);
+      } else {
+        CHECK(img.alpha == NULL, "%s: Pillow mode %s but alpha kept", name, mode);
+      }
+      CHECK(!img.nearest && !img.ivals && !img.cmyk, "%s: unexpected source mode", name);
+      lg_image_free(&img);
+    }
+    free(blob);
+    count++;
+  }
+  fclose(f);
+  CHECK(count >= 5, "only %d WebP fixtures", count);
+  /* cut short, a WebP is refused by libwebp's demuxer */
+  size_t n = 0;
+  unsigned char *blob = check_read_file(FIX "webp/lossy_rgb.webp", &n);
+  if (blob) {
+    lg_err err = {{0}};
+    lg_image img;
+    CHECK(lg_image_decode(blob, n * 2 / 3, &img, &err) == -1 && strstr(err.msg, "WebP"),
+          "truncated WebP: %s", err.msg);
+    blob[12 + 3] = 'Z';  /* unknown first chunk "VP8Z": not a WebP Pillow opens */
+    CHECK(lg_image_decode(blob, n, &img, &err) == -1 && strstr(err.msg, "(WebP (unknown first chunk) data"),
+          "VP8Z WebP: %s", err.msg);
+    free(blob);
+  }
+  const char *shared = check_shared_dir();
+  if (!shared) {
+    SKIP("../shared absent: la_baguette.webp not decoded");
+    return;
+  }
+  char path[1024];
+  snprintf(path, sizeof path, "%s/data/images/la_baguette.webp", shared);
+  blob = check_read_file(path, &n);
+  CHECK(blob != NULL, "cannot read %s", path);
+  lg_err err = {{0}};
+  lg_image img;
+  if (blob) {
+    CHECK(lg_image_decode(blob, n, &img, &err) == 0 && img.w == 1420 && img.h == 946 && !img.alpha,
+          "la_baguette.webp: %s (%d x %d)", err.msg, img.w, img.h);
+    lg_image_free(&img);
+  }
+  free(blob);
 }
 
 static void test_formats(void) {
@@ -121,9 +204,12 @@ static void test_errors(void) {
   expect_error("empty", "", 0, "empty");
   expect_error("NULL", NULL, 10, "empty");
   CHECK(lg_image_decode("x", 1, NULL, &err) == -1 && strstr(err.msg, "out"), "NULL out: %s", err.msg);
-  expect_error("text", "hello world", 11, "not a JPEG/PNG/BMP/GIF image (first bytes 68 65 6c 6c)");
-  expect_error("RIFF/WebP header", "RIFF\x10\0\0\0WEBPVP8 ", 16, "first bytes 52 49 46 46");
-  expect_error("one byte", "\xff", 1, "first bytes ff)");
+  expect_error("text", "hello world", 11,
+               "not a JPEG, PNG, WebP, BMP or GIF image (unrecognised header, 11 bytes)");
+  expect_error("RIFF/WebP header only", "RIFF\x10\0\0\0WEBPVP8 ", 16, "cannot read the WebP header");
+  expect_error("one byte", "\xff", 1, "(unrecognised header, 1 bytes)");
+  expect_error("TIFF", "II*\0\x08\0\0\0", 8, "not a JPEG, PNG, WebP, BMP or GIF image (TIFF data, 8 bytes)");
+  expect_error("AVIF", "\0\0\0\x1c" "ftypavif", 12, "(AVIF data, 12 bytes)");
   size_t n = png_header(buf, 0, 10);
   expect_error("zero width PNG", buf, n, "PNG");
   n = png_header(buf, 20000, 20000);
@@ -148,17 +234,172 @@ static void test_errors(void) {
   lg_image_free(&img);
   lg_image_free(NULL);
 
-  const char *shared = check_shared_dir();
-  if (!shared) {
-    SKIP("../shared absent: la_baguette.webp not checked");
-  } else {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/data/images/la_baguette.webp", shared);
-    unsigned char *blob = check_read_file(path, &n);
-    CHECK(blob != NULL, "cannot read %s", path);
-    if (blob) expect_error("la_baguette.webp", blob, n, "not a JPEG/PNG/BMP/GIF image (first bytes 52 49 46 46)");
-    free(blob);
+}
+
+/* A JPEG whose DHT announces 16 x 255 = 4080 Huffman codes (more than 256; stb_image's
+** stbi__build_huffman writes past its 257-entry size table on it, even from stbi_info): only
+** libjpeg-turbo reads JPEGs, and it refuses the table. */
+static void test_bad_dht(void) {
+  size_t n = 0;
+  unsigned char *blob = check_read_file("fuzz/corpus/image/jpeg_dht_counts_over_256.jpg", &n);
+  CHECK(blob && n == 282, "missing the 282-byte DHT reproducer (%zu bytes)", n);
+  if (blob) {
+    int sum = 0;
+    for (int i = 0; i < 16; i++) sum += blob[7 + i];
+    CHECK(blob[2] == 0xff && blob[3] == 0xc4 && sum == 4080, "reproducer: not a DHT with 4080 codes");
+    expect_error("DHT with 4080 codes", blob, n, "cannot decode the JPEG image (Bogus Huffman table definition)");
   }
+  free(blob);
+}
+
+/* The committed progressive JPEG (1024 x 1024 grey: one DC scan, one AC scan) with its AC scan
+** repeated until the file has `scans` scans; libjpeg warns about the repeated progression and
+** decodes it.  Returns the malloc'ed file and its size. */
+static unsigned char *make_scan_bomb(unsigned scans, size_t *n_out) {
+  size_t n = 0;
+  unsigned char *base = check_read_file(FIX "in/progressive_2scans_1024x1024.jpg", &n), *out = NULL;
+  CHECK(base != NULL && n > 20, "missing " FIX "in/progressive_2scans_1024x1024.jpg");
+  if (!base || n <= 20) { free(base); return NULL; }
+  size_t sos = 0;
+  for (size_t i = 2; i + 1 < n - 2; i++) if (base[i] == 0xff && base[i + 1] == 0xda) sos = i;
+  size_t seg = n - 2 - sos;  /* last SOS marker to EOI */
+  out = malloc(n + seg * scans);
+  if (out) {
+    memcpy(out, base, n - 2);
+    size_t o = n - 2;
+    for (unsigned k = 2; k < scans; k++, o += seg) memcpy(out + o, base + sos, seg);
+    memcpy(out + o, base + n - 2, 2);
+    *n_out = o + 2;
+  }
+  free(base);
+  return out;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* should_stop that says stop once it has been asked *arg times. */
+static int stop_after(void *arg) {
+  int *left = arg;
+  return --*left < 0;
+}
+
+/* A 1 x 1 RGB PNG whose IDAT inflates to the 4 bytes its pixel needs plus `extra` zero bytes
+** (a zlib bomb when extra is large).  Returns the malloc'ed file and its size. */
+static unsigned char *make_png_zlib_bomb(size_t extra, size_t *n_out) {
+  size_t raw_n = 4 + extra;
+  unsigned char *raw = calloc(raw_n, 1);
+  uLongf zn = compressBound(raw_n);
+  unsigned char *png = malloc(64 + zn);
+  CHECK(raw && png, "out of memory");
+  if (!raw || !png) { free(raw); free(png); return NULL; }
+  raw[1] = 200;  /* filter 0, pixel (200, 0, 0) */
+  size_t o = png_header(png, 1, 1) - 12;  /* keep signature + IHDR (33 bytes), drop IEND */
+  CHECK(compress2(png + o + 8, &zn, raw, raw_n, 9) == Z_OK, "compress2 failed");
+  free(raw);
+  be32(png + o, (uint32_t)zn);
+  memcpy(png + o + 4, "IDAT", 4);
+  o += 8 + zn;
+  be32(png + o, (uint32_t)crc32(crc32(0, (const Bytef *)"IDAT", 4), png + o - zn, zn));
+  memcpy(png + o + 4, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
+  *n_out = o + 16;
+  return png;
+}
+
+/* stb_image inflates a PNG's whole IDAT stream (up to 4 GiB) however few pixels it declares: the
+** decoder inflates it first with zlib and refuses data beyond what the pixels need. */
+static void test_png_zlib_bomb(void) {
+  size_t n = 0;
+  lg_err err = {{0}};
+  lg_image img;
+  unsigned char *png = make_png_zlib_bomb(0, &n);
+  CHECK(png && lg_image_decode(png, n, &img, &err) == 0 && img.w == 1 && img.rgb[0] == 200,
+        "1 x 1 PNG built by the test: %s", err.msg);
+  if (png && img.rgb) lg_image_free(&img);
+  free(png);
+  png = make_png_zlib_bomb((size_t)64 << 20, &n);  /* 64 MiB of zeros in ~64 KB */
+  if (png) {
+    double t0 = now_s();
+    expect_error("PNG zlib bomb", png, n,
+                 "PNG image data inflates to more than 4 bytes, the most its pixels need (zlib bomb?)");
+    printf("  1 x 1 PNG inflating to 64 MiB (%zu bytes) refused in %.4f s\n", n, now_s() - t0);
+  }
+  free(png);
+}
+
+/* Progressive JPEG bombs are refused before libjpeg decodes a scan; limits and cancellation. */
+static void test_limits(void) {
+  size_t n = 0;
+  lg_err err = {{0}};
+  lg_image img;
+  unsigned char *bomb = make_scan_bomb(30000, &n);
+  if (bomb) {
+    double t0 = now_s();
+    expect_error("30000-scan JPEG", bomb, n,
+                 "image has 30000 JPEG scans, more than the limit of 1000 (progressive JPEG bomb?)");
+    printf("  30000-scan progressive JPEG (%zu bytes) refused in %.4f s\n", n, now_s() - t0);
+  }
+  free(bomb);
+  bomb = make_scan_bomb(1000, &n);  /* at the limit: decodes */
+  if (bomb) {
+    double t0 = now_s();
+    int rc = lg_image_decode(bomb, n, &img, &err);
+    CHECK(rc == 0 && img.w == 1024 && img.h == 1024 && img.rgb[0] == 128,
+          "1000-scan JPEG: %s", err.msg);
+    printf("  1000-scan progressive JPEG 1024 x 1024 (%zu bytes) decoded in %.3f s\n", n, now_s() - t0);
+    if (rc == 0) lg_image_free(&img);
+    /* the same with a smaller work limit: scans x pixels over it */
+    lg_image_limits lim = {.max_jpeg_scan_pixels = 100u << 20};
+    CHECK(lg_image_decode_limited(bomb, n, &lim, &img, &err) == -1 &&
+              strstr(err.msg, "JPEG image of 1024 x 1024 pixels in 1000 scans needs 1048576000 scan-pixels "
+                              "of decoding work, more than the limit of 104857600"),
+          "work limit: %s", err.msg);
+    /* should_stop is polled while libjpeg absorbs the scans */
+    int left = 50;
+    lim = (lg_image_limits){.stop = {stop_after, &left}};
+    CHECK(lg_image_decode_limited(bomb, n, &lim, &img, &err) == -1 && strstr(err.msg, "interrupted") &&
+              img.rgb == NULL,
+          "should_stop: %s", err.msg);
+    /* a scan limit of the caller's */
+    lim = (lg_image_limits){.max_jpeg_scans = 999};
+    CHECK(lg_image_decode_limited(bomb, n, &lim, &img, &err) == -1 &&
+              strstr(err.msg, "1000 JPEG scans, more than the limit of 999"),
+          "scan limit 999: %s", err.msg);
+    /* the default work limit, with the SOF patched to 2048 x 2048: refused before decoding */
+    for (size_t i = 2; i + 8 < n; i++) {
+      if (bomb[i] == 0xff && bomb[i + 1] == 0xc2) {
+        bomb[i + 5] = bomb[i + 7] = 0x08;
+        bomb[i + 6] = bomb[i + 8] = 0x00;
+        break;
+      }
+    }
+    expect_error("2048 x 2048 in 1000 scans", bomb, n, "more than the limit of 1073741824 (progressive JPEG bomb?)");
+  }
+  free(bomb);
+  /* a pixel limit of the caller's */
+  unsigned char *png = check_read_file(FIX "in/rgb_97x61.png", &n);
+  if (png) {
+    lg_image_limits lim = {.max_pixels = 97 * 61 - 1};
+    CHECK(lg_image_decode_limited(png, n, &lim, &img, &err) == -1 &&
+              strstr(err.msg, "PNG image of 97 x 61 pixels exceeds the limit of 5916 pixels"),
+          "pixel limit: %s", err.msg);
+    lim.max_pixels = 97 * 61;
+    CHECK(lg_image_decode_limited(png, n, &lim, &img, &err) == 0, "at the pixel limit: %s", err.msg);
+    /* resizing polls should_stop too */
+    int left = 3;
+    lg_stop stop = {stop_after, &left};
+    uint8_t out[16 * 16 * 3];
+    CHECK(lg_preprocess_u8_stop(&img, 16, LG_RESIZE_CROP, out, NULL, &stop, &err) == -1 &&
+              strstr(err.msg, "interrupted"),
+          "resize should_stop: %s", err.msg);
+    left = 1000000;
+    CHECK(lg_preprocess_u8_stop(&img, 16, LG_RESIZE_CROP, out, NULL, &stop, &err) == 0, "%s", err.msg);
+    lg_image_free(&img);
+  }
+  free(png);
 }
 
 /* RGBA sources keep alpha for the premultiplied resize; opaque ones drop it; palettes say so. */
@@ -204,7 +445,11 @@ static void test_source_modes(void) {
 
 int main(void) {
   test_formats();
+  test_webp();
   test_errors();
+  test_bad_dht();
+  test_limits();
+  test_png_zlib_bomb();
   test_source_modes();
   return check_report("test_image");
 }

@@ -168,6 +168,9 @@ int main(void) {
     CHECK(cases >= 40, "expected >= 40 fixture cases, found %d", cases);
     free(bin);
   }
+  /* WebP (tests/reference/webp_fixtures.py): Pillow-exact, RGBA ones resized premultiplied */
+  int webp_cases = run_cases_file(FIX "webp/cases.txt", FIX, FIX "webp/%s.bin", NULL, 0);
+  CHECK(webp_cases >= 10, "expected >= 10 WebP cases, found %d", webp_cases);
   test_normalisation();
   test_frame();
   const char *shared = check_shared_dir();
@@ -178,6 +181,8 @@ int main(void) {
     snprintf(fmt, sizeof fmt, FIX "shared_%%s.bin");
     int cases = run_cases_file(FIX "shared_jpeg.txt", shared, fmt, NULL, 0);
     CHECK(cases > 0, "no shared JPEG cases run");
+    cases = run_cases_file(FIX "shared_webp.txt", shared, fmt, NULL, 0);
+    CHECK(cases > 0, "no shared WebP cases run");
   }
   return check_report("test_preprocess");
 }

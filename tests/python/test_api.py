@@ -70,7 +70,9 @@ def test_legrad_debug(db):
     text = one(db, "SELECT legrad_debug()")
     keys = [line.split(":", 1)[0] for line in text.splitlines()]
     assert keys == ["version", "build", "blas", "sqlite", "zlib", "cjson", "utf8proc", "libjpeg-turbo",
-                    "stb_image", "models loaded in this process"]
+                    "libwebp", "stb_image", "image decoding interruptible", "models loaded in this process"]
+    interruptible = sqlite3.sqlite_version_info >= (3, 41, 0)
+    assert ("image decoding interruptible: yes" in text) == interruptible
     assert "sqlite: " + sqlite3.sqlite_version in text
     assert re.search(r"blas: OpenBLAS.*, threads \d+", text)
 

@@ -42,6 +42,24 @@ def test_clip_image_embedding(db):
            "model, size, resize)")
 
 
+def test_clip_image_embedding_webp(db):
+    """A WebP embeds exactly like a PNG holding the pixels Pillow decodes from it (lossy RGB and
+    lossy RGBA, whose alpha makes the resize premultiplied in both formats)."""
+    import io
+    import os
+
+    from PIL import Image
+    db.execute("INSERT INTO legrad_models(name, path) VALUES ('default', ?)", (TINY_HF,))
+    webp_dir = os.path.join(os.path.dirname(__file__), "..", "fixtures", "image", "webp")
+    for name in ("lossy_rgb", "lossy_rgba"):
+        with open(os.path.join(webp_dir, name + ".webp"), "rb") as f:
+            webp = f.read()
+        png = io.BytesIO()
+        Image.open(io.BytesIO(webp)).save(png, "PNG")  # RGB or RGBA, as Pillow opened it
+        q = "SELECT clip_image_embedding(?, '{\"size\": 32}')"
+        assert one(db, q, webp) == one(db, q, png.getvalue()), name
+
+
 def test_clip_text_embedding(sdb):
     e = one(sdb, "SELECT clip_text_embedding('a photo of a cat')")
     v = floats(e)

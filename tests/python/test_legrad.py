@@ -88,8 +88,11 @@ def test_legrad_errors(sdb):
     raises(sdb, q, (7, "a", -2, None),
            "legrad(): argument 1 (image) must be a BLOB of encoded image bytes, found INTEGER")
     raises(sdb, q, (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "a", -2, None),
-           "legrad(): argument 1 (image) could not be decoded: not a JPEG/PNG/BMP/GIF image "
-           "(first bytes 52 49 46 46)")
+           "legrad(): argument 1 (image) could not be decoded: cannot read the WebP header "
+           "(bitstream error)")
+    raises(sdb, q, (b"-- SQL text, not an image", "a", -2, None),
+           "legrad(): argument 1 (image) could not be decoded: not a JPEG, PNG, WebP, BMP or GIF "
+           "image (unrecognised header, 25 bytes)")
     raises(sdb, q, (IMG, b"a cat", -2, None), "legrad(): argument 2 (text) must be TEXT, found BLOB")
     raises(sdb, q, (IMG, "a", 1.5, None),
            "legrad(): argument 3 (layers) must be an INTEGER layer_index (e.g. -2) or TEXT like "

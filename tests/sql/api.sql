@@ -27,10 +27,14 @@ SELECT length(clip_image_embedding(readfile('tests/fixtures/image/in/grey_70x50.
 SELECT clip_image_embedding(readfile('tests/fixtures/image/in/grey_70x50.png'), '{"model": "hf"}')
      = clip_image_embedding(readfile('tests/fixtures/image/in/grey_70x50.png'), '{"model": "hf2"}');
 SELECT clip_image_embedding(NULL, '{"model": "hf"}') IS NULL;
+-- WebP, decoded by libwebp as Pillow does (lossy with alpha).
+SELECT length(clip_image_embedding(readfile('tests/fixtures/image/webp/lossy_rgba.webp'), '{"model": "hf"}'));
 
 -- Errors.
 SELECT clip_image_embedding('tests/fixtures/image/in/grey_70x50.png');
 SELECT clip_image_embedding(readfile('tests/sql/api.sql'), '{"model": "hf"}');
+SELECT clip_image_embedding(readfile('fuzz/corpus/image/jpeg_1001_scans.jpg'), '{"model": "hf"}');
+SELECT clip_image_embedding(readfile('fuzz/corpus/image/jpeg_dht_counts_over_256.jpg'), '{"model": "hf"}');
 SELECT clip_image_embedding(x'00', '{"model": "nope"}');
 SELECT clip_image_embedding(x'00', '{"size": 448, "colour": 1}');
 SELECT legrad(x'00', 'a cat', -2, '{"model": "hf", "size": 30}');

@@ -67,6 +67,7 @@ SELECT legrad_map_info(substr(m, 1, 100)) FROM maps WHERE id = 1;
 SELECT legrad_map_info(CAST(substr(m, 1, 100) || x'01' || substr(m, 102) AS BLOB)) FROM maps WHERE id = 1;
 SELECT legrad_map_json(m, 0, 10) FROM maps WHERE id = 2;
 SELECT legrad_map_png(m, 'cat.jpg') FROM maps WHERE id = 2;
+SELECT legrad_map_png(m, readfile('fuzz/corpus/image/jpeg_1001_scans.jpg')) FROM maps WHERE id = 2;
 SELECT legrad_map_png(m, readfile('tests/fixtures/image/in/grey_70x50.png')) FROM maps WHERE id = 1;
 SELECT legrad_map_png(m, x'00', 2) FROM maps WHERE id = 2;
 SELECT legrad_map_from_grid('[[0,1],[2]]');
