@@ -47,7 +47,9 @@ static void legradFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   lg_cache_key key;
   if (r.opts.cache) {
     lg_cache_key_init(&key, &r, "legrad");
-    if (lg_cache_get(c, &key, &blob, &n_blob, NULL)) {
+    int hit = lg_cache_get(c, &key, &blob, &n_blob, NULL, &err);
+    if (hit < 0) goto fail;
+    if (hit) {
       sqlite3_result_blob(ctx, blob, n_blob, sqlite3_free);
       return;
     }
@@ -68,7 +70,10 @@ static void legradFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     lg_err_prefix(&err, "legrad()");
     goto fail;
   }
-  if (r.opts.cache) lg_cache_put(c, &key, blob, n_blob);
+  if (r.opts.cache && lg_cache_put(c, &key, blob, n_blob, r.opts.cache, &err)) {
+    sqlite3_free(blob);
+    goto fail;
+  }
   free(maps);
   free(t_emb);
   sqlite3_result_blob(ctx, blob, n_blob, sqlite3_free);
