@@ -1,14 +1,14 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Times SELECT count(legrad(img, '...')) FROM t over the held-out sample images on a file
 database with an empty cache, in autocommit and inside one BEGIN ... COMMIT, for one or more builds
 of the extension (docs/benchmarks.md, "Cache writes").
 
-  OPENBLAS_NUM_THREADS=1 python3 scripts/bench_cache.py [-n 200] [-r 3] ./legrad0 /tmp/old/legrad0
+  OPENBLAS_NUM_THREADS=1 /usr/bin/python3 scripts/bench_cache.py [-n 200] [-r 3] ./legrad0 /tmp/old/legrad0
 
 Each run uses a fresh database file in a temporary directory (rollback journal, the default, and
 WAL), so every call misses and writes one map.  The time includes closing the connection (the
 extension writes its last queued maps there).  Prints one line per build, mode and journal: the
-median of the runs in seconds and the maps stored."""
+median wall and CPU (process) seconds of the runs and the maps stored."""
 import argparse
 import os
 import sqlite3
@@ -30,17 +30,17 @@ def run(ext, imgs, journal, explicit):
         db.load_extension(ext)
         db.execute("INSERT INTO legrad_models(name, path) VALUES ('default', ?)",
                    (os.path.join(ROOT, "samples", "model"),))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if explicit:
             db.execute("BEGIN")
         n = db.execute("SELECT count(legrad(img, 'a green circle')) FROM t").fetchone()[0]
         if explicit:
             db.execute("COMMIT")
         db.close()
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         rows = sqlite3.connect(path).execute("SELECT count(*) FROM legrad_cache").fetchone()[0]
         assert n == len(imgs)
-        return dt, rows
+        return dt, cpu, rows
 
 
 def main():
@@ -58,9 +58,10 @@ def main():
         for journal in ("delete", "wal"):
             for explicit in (False, True):
                 res = [run(ext, imgs, journal, explicit) for _ in range(a.r)]
-                print("%-28s %-6s %-10s %6.2f s  %d maps stored" % (
+                print("%-28s %-6s %-10s wall %6.2f s  cpu %6.2f s  %d maps stored" % (
                     ext, journal, "BEGIN" if explicit else "autocommit",
-                    statistics.median(r[0] for r in res), res[0][1]))
+                    statistics.median(r[0] for r in res), statistics.median(r[1] for r in res),
+                    res[0][2]))
 
 
 if __name__ == "__main__":

@@ -193,3 +193,42 @@ def test_loading_twice_keeps_the_models():
     assert db.execute("SELECT legrad(?, 'a cat', -2, '{\"model\": \"mine\"}')",
                       (image(),)).fetchone()[0] is not None
     db.close()
+
+
+KILLED = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from conftest import SAMPLE, connect
+db = connect(sys.argv[2])
+db.execute("INSERT INTO legrad_models(name, path) VALUES ('default', ?)", (SAMPLE,))
+db.commit()
+db.execute("SELECT count(legrad(img, 'a cat')) FROM imgs").fetchall()
+print("computed", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_maps_are_written_without_closing(tmp_path, journal):
+    """The flusher writes queued maps within its tick while the connection stays open and idle:
+    a kill -9 after that loses nothing."""
+    imgs = _heldout(5)
+    path = str(tmp_path / "killed.db")
+    _new_file_db(path, journal, imgs)
+    p = subprocess.Popen([sys.executable, "-c", KILLED, HERE, path], stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout.readline().strip() == "computed"
+        db = sqlite3.connect(path)
+        end, rows = time.time() + 20, 0
+        while time.time() < end:
+            rows = db.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'legrad_cache'")\
+                .fetchone()[0] and db.execute("SELECT count(*) FROM legrad_cache").fetchone()[0]
+            if rows == len(imgs):
+                break
+            time.sleep(0.05)
+        assert rows == len(imgs)
+    finally:
+        p.kill()
+        p.wait()
+    assert db.execute("SELECT count(*) FROM legrad_cache").fetchone()[0] == len(imgs)
