@@ -1,6 +1,7 @@
 /*
 ** legrad(image, text [, layers [, options]])  -> map blob (docs/map-format.md)
-** legrad_cache_stats()                        -> '{"hits":..,"misses":..,"writes":..,"rows":..,"bytes":..}'
+** legrad_cache_stats()                        -> '{"hits":..,"misses":..,"writes":..,"rows":..,"bytes":..,
+**                                                  "pending":..,"mismatches":..,"skipped":{..}}'
 ** legrad_cache_clear()                        -> number of cached maps deleted
 **
 **   SELECT legrad(readfile('cat.jpg'), 'a photo of a cat');
@@ -12,7 +13,9 @@
 **   statement.  Unless {"cache": false}, the map is looked up in legrad_cache (cache.c) by model
 **   fingerprint, image content hash, prompt, layers, size, resize and relu; on a miss the vision
 **   tower runs in the connection's workspace, LeGrad gives one raw grid per chosen layer, their sum
-**   is encoded as the map blob, stored in the cache and returned.
+**   is encoded as the map blob, handed to the cache (queued for the extension's own writer
+**   connection, never written in the caller's transaction; {"cache": "strict"} writes it before
+**   returning and fails when it cannot) and returned.
 **
 ** FLAGS
 **   SQLITE_DIRECTONLY: legrad() may load the default model from disk ($LEGRAD_MODEL, the sample
