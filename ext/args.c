@@ -67,7 +67,7 @@ int lg_opts_parse(sqlite3_value *v, unsigned allowed, const char *fn, int argno,
   memset(o, 0, sizeof *o);
   o->resize = -1;
   o->relu = 1;
-  o->cache = 1;
+  o->cache = LG_CACHE_ON;
   if (!v || sqlite3_value_type(v) == SQLITE_NULL) return 0;
   if (sqlite3_value_type(v) != SQLITE_TEXT)
     return lg_errf(err, "%s(): argument %d (options) must be a JSON object as TEXT, found %s", fn,
@@ -120,14 +120,21 @@ int lg_opts_parse(sqlite3_value *v, unsigned allowed, const char *fn, int argno,
                 cJSON_IsString(it) ? "\"" : "");
         goto done;
       }
+    } else if (bit == LG_OPT_CACHE && cJSON_IsString(it) && strcmp(it->valuestring, "strict") == 0) {
+      o->cache = LG_CACHE_STRICT;
     } else {
       int b = json_bool(it);
+      if (b < 0 && bit == LG_OPT_CACHE) {
+        lg_errf(err, "%s(): argument %d (options): \"cache\" must be true, false or \"strict\"", fn,
+                argno);
+        goto done;
+      }
       if (b < 0) {
         lg_errf(err, "%s(): argument %d (options): \"%s\" must be true or false", fn, argno, k);
         goto done;
       }
       if (bit == LG_OPT_RELU) o->relu = b;
-      else o->cache = b;
+      else o->cache = b ? LG_CACHE_ON : LG_CACHE_OFF;
     }
   }
   rc = 0;

@@ -56,6 +56,7 @@ static void named_model_free(lg_conn *c, lg_named_model *e) {
 void lg_conn_free(void *p) {
   lg_conn *c = p;
   if (!c) return;
+  lg_cache_close(c);  /* writes the maps still queued (bounded wait) */
   conn_drop_workspaces(c, NULL);
   while (c->models) {
     lg_named_model *e = c->models;

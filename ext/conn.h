@@ -7,10 +7,12 @@
 **   registry.c         process-wide, refcounted sharing of loaded weights between connections.
 **   args.c             the one parser for image / text / layers / options arguments and its messages.
 **   compute.c          text embedding, image forward, LeGrad maps -> map blobs.
-**   cache.c            the persistent legrad_cache table and the image content hash.
+**   cache.c            the persistent legrad_cache table (written through the extension's own
+**                      connections and a flusher thread) and the image content hash.
 **
-** SQLite serialises every call on one connection, so nothing in lg_conn needs a lock; only the
-** process-wide registry (registry.c) has a mutex.
+** SQLite serialises every call on one connection, so nothing in lg_conn needs a lock, except the
+** map cache's queue, which its flusher thread shares (cache.c); the process-wide registry
+** (registry.c) has a mutex too.
 */
 #ifndef LEGRAD_EXT_CONN_H
 #define LEGRAD_EXT_CONN_H
@@ -65,7 +67,7 @@ struct lg_conn {
   lg_model *implicit;        /* default from $LEGRAD_MODEL or samples/model, loaded lazily   */
   lg_ws_slot ws[LG_WS_SLOTS];
   uint64_t tick;
-  sqlite3_int64 cache_hits, cache_misses, cache_writes; /* legrad_cache_stats() counters     */
+  struct lg_cache *cache;    /* the map cache's connections, queue and counters (cache.c)    */
 };
 
 lg_conn *lg_conn_new(sqlite3 *db);
@@ -87,12 +89,15 @@ enum {
   LG_OPT_MODEL = 1, LG_OPT_SIZE = 2, LG_OPT_RESIZE = 4, LG_OPT_RELU = 8, LG_OPT_CACHE = 16
 };
 
+enum { LG_CACHE_OFF = 0, LG_CACHE_ON = 1, LG_CACHE_STRICT = 2 };
+
 typedef struct lg_opts {
   char model[256];     /* "" = default model                                             */
   int size;            /* 0 = the model's native input size                              */
   int resize;          /* -1 = the model's default, else lg_resize                       */
   int relu;            /* 1 = clamp gradients at 0 (official)                            */
-  int cache;           /* 1 = consult/fill legrad_cache                                  */
+  int cache;           /* 0 = bypass, LG_CACHE_ON = consult/fill legrad_cache, LG_CACHE_STRICT
+                          = as LG_CACHE_ON, and a map that cannot be stored is an error      */
 } lg_opts;
 
 /* Parses a JSON options object (NULL value -> defaults).  allowed: LG_OPT_* mask.  Errors read
@@ -166,6 +171,7 @@ int lg_legrad_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, fl
 /* ---- cache.c: the persistent legrad_cache table ---------------------------------------------- */
 
 typedef struct lg_cache_key {
+  const char *fn;        /* "legrad" | "legrad_layers", for messages                       */
   const char *model;     /* model fingerprint (hex)                                       */
   char image[33];        /* content hash of the encoded image bytes (hex)                  */
   const char *prompt;
@@ -174,21 +180,33 @@ typedef struct lg_cache_key {
   const char *resize;    /* "crop" | "squash"                                             */
   const char *options;   /* canonical remaining options, e.g. "relu=1"                     */
   const char *method;    /* "legrad" (summed map) | "legrad_layer" (one layer)             */
+  /* What a stored blob must record to answer this key (checked before a hit is returned). */
+  lg_layer_set ls;       /* the layers of the map                                          */
+  int grid, patch;       /* G = size / patch, the model's patch                            */
+  lg_resize mode;
+  int relu;
 } lg_cache_key;
 
 /* 128-bit content hash (engine/hash128.h) of (length, bytes) as 32 hex digits + NUL (cache.c). */
 void lg_content_hash(const void *data, size_t n, char out[33]);
-/* Looks key up; on a hit returns 1, a sqlite3_malloc'ed copy of the blob and (score != NULL) the
-** map's score.  Misses, a missing table, read errors and a stored blob that does not decode all
-** return 0.  Counts hits/misses in c. */
-int lg_cache_get(lg_conn *c, const lg_cache_key *k, unsigned char **blob, int *n, float *score);
-/* Stores one map with a single INSERT OR REPLACE (creating the table on first use).  Does nothing
-** on a read-only database; write failures (busy, locked, read-only) are not errors. */
-void lg_cache_put(lg_conn *c, const lg_cache_key *k, const unsigned char *blob, int n);
+/* Looks key up among the maps waiting to be written, then in the table.  Returns 1 on a hit with a
+** sqlite3_malloc'ed copy of the blob and (score != NULL) the map's score, 0 on a miss (absent, a
+** blob that does not decode or records another request, a locked table), or -1 with err when
+** legrad_cache exists but was not created by this extension.  Counts hits/misses. */
+int lg_cache_get(lg_conn *c, const lg_cache_key *k, unsigned char **blob, int *n, float *score,
+                 lg_err *err);
+/* Hands one map to the cache: queued for the flusher (LG_CACHE_ON), or written before returning
+** (LG_CACHE_STRICT).  Returns 0; -1 with err only in strict mode when it cannot be stored. */
+int lg_cache_put(lg_conn *c, const lg_cache_key *k, const unsigned char *blob, int n, int mode,
+                 lg_err *err);
+/* Writes the queued maps (bounded wait) and closes the cache's connections (from lg_conn_free). */
+void lg_cache_close(lg_conn *c);
 
-/* Fills the key of request r for method ("legrad" or "legrad_layer"); layers is set by the caller
-** when it differs from r->ls (one layer of legrad_layers). */
+/* Fills the key of request r for method ("legrad" or "legrad_layer"); for one layer of
+** legrad_layers the caller then calls lg_cache_key_layer. */
 void lg_cache_key_init(lg_cache_key *k, const lg_legrad_req *r, const char *method);
+/* Narrows k to the single layer idx (legrad_layers' per-layer rows). */
+void lg_cache_key_layer(lg_cache_key *k, int idx);
 /* legrad_cache_stats() JSON and legrad_cache_clear() row count (cache.c). */
 char *lg_cache_stats_json(lg_conn *c);
 int lg_cache_clear(lg_conn *c, sqlite3_int64 *n_deleted, lg_err *err);

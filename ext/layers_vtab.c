@@ -148,10 +148,11 @@ static int layers_fill(layers_cursor *cur, lg_conn *c, const lg_legrad_req *r, l
     cur->rows[k].layer = r->ls.idx[k];
     if (!r->opts.cache) continue;
     keys[k] = keys[0];
-    lg_layer_set one = {.n = 1, .idx = {r->ls.idx[k]}};
-    lg_layers_key(&one, keys[k].layers, sizeof keys[k].layers);
+    lg_cache_key_layer(&keys[k], r->ls.idx[k]);
     float score = 0;
-    if (lg_cache_get(c, &keys[k], &cur->rows[k].map, &cur->rows[k].n_map, &score)) {
+    int hit = lg_cache_get(c, &keys[k], &cur->rows[k].map, &cur->rows[k].n_map, &score, err);
+    if (hit < 0) goto done;
+    if (hit) {
       cur->rows[k].score = score;
       hits++;
     }
@@ -174,7 +175,8 @@ static int layers_fill(layers_cursor *cur, lg_conn *c, const lg_legrad_req *r, l
       goto done;
     }
     row->score = scores[k];
-    if (r->opts.cache) lg_cache_put(c, &keys[k], row->map, row->n_map);
+    if (r->opts.cache && lg_cache_put(c, &keys[k], row->map, row->n_map, r->opts.cache, err))
+      goto done;
   }
   rc = 0;
 done:

@@ -9,6 +9,7 @@
 ** with -DSQLITE_CORE the same code links statically: call sqlite3_auto_extension(
 ** (void (*)(void))sqlite3_legrad_init) before opening connections.
 **
+** Loading it again into a connection that has it is a no-op (the registered models are kept).
 ** sqlite3_legrad_init creates the connection's state (lg_conn, ext/conn.h) and registers, in order:
 **   legrad_version(), legrad_debug()                       this file
 **   legrad_models                                          models_vtab.c (owns the state)
@@ -17,6 +18,7 @@
 **   clip_image_embedding/text_embedding/similarity/tokenize  clip_funcs.c
 **   legrad_map_*                                           map_funcs.c
 **   metric functions                                       metric_funcs.c
+** and creates temp.legrad_models (models_vtab.c: registration without a write on main).
 */
 #ifndef SQLITE_CORE
 #include <sqlite3ext.h>
@@ -112,6 +114,15 @@ int lg_create_functions(sqlite3 *db, const lg_func_def *defs, size_t n, void *p)
   return SQLITE_OK;
 }
 
+/* 1 when this connection already has the extension (loading twice keeps the first load's state:
+** registering everything again would replace legrad_models' module and free its registry). */
+static int legrad_already_loaded(sqlite3 *db) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db, "SELECT legrad_version()", -1, &st, NULL);
+  sqlite3_finalize(st);
+  return rc == SQLITE_OK;
+}
+
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
@@ -121,11 +132,12 @@ int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
 #else
   (void)pApi;
 #endif
-  if (sqlite3_libversion_number() < 3031000) {
-    *pzErrMsg = sqlite3_mprintf("legrad0 needs SQLite 3.31.0 or newer (directonly functions), "
-                                "found %s", sqlite3_libversion());
+  if (sqlite3_libversion_number() < 3034000) {
+    *pzErrMsg = sqlite3_mprintf("legrad0 needs SQLite 3.34.0 or newer (directonly functions, "
+                                "sqlite3_txn_state), found %s", sqlite3_libversion());
     return SQLITE_ERROR;
   }
+  if (legrad_already_loaded(db)) return SQLITE_OK;
   static const lg_func_def funcs[] = {
       {"legrad_version", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC, legradVersionFunc},
       {"legrad_debug", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, legradDebugFunc},
@@ -149,5 +161,11 @@ int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
     *pzErrMsg = sqlite3_mprintf("legrad0: error registering %s: %s", step, sqlite3_errmsg(db));
     return rc;
   }
+  /* A temp instance of legrad_models takes unqualified INSERTs, so registering a model writes the
+  ** connection's private temp schema instead of opening a write transaction on main (which other
+  ** connections' locks, or a read-only file, would refuse).  Best effort: without it (e.g. temp
+  ** unavailable) the eponymous main.legrad_models still works. */
+  sqlite3_exec(db, "CREATE VIRTUAL TABLE IF NOT EXISTS temp.legrad_models USING legrad_models",
+               NULL, NULL, NULL);
   return SQLITE_OK;
 }

@@ -1,6 +1,7 @@
 /*
 ** legrad(image, text [, layers [, options]])  -> map blob (docs/map-format.md)
-** legrad_cache_stats()                        -> '{"hits":..,"misses":..,"writes":..,"rows":..,"bytes":..}'
+** legrad_cache_stats()                        -> '{"hits":..,"misses":..,"writes":..,"rows":..,"bytes":..,
+**                                                  "pending":..,"mismatches":..,"skipped":{..}}'
 ** legrad_cache_clear()                        -> number of cached maps deleted
 **
 **   SELECT legrad(readfile('cat.jpg'), 'a photo of a cat');
@@ -12,7 +13,9 @@
 **   statement.  Unless {"cache": false}, the map is looked up in legrad_cache (cache.c) by model
 **   fingerprint, image content hash, prompt, layers, size, resize and relu; on a miss the vision
 **   tower runs in the connection's workspace, LeGrad gives one raw grid per chosen layer, their sum
-**   is encoded as the map blob, stored in the cache and returned.
+**   is encoded as the map blob, handed to the cache (queued for the extension's own writer
+**   connection, never written in the caller's transaction; {"cache": "strict"} writes it before
+**   returning and fails when it cannot) and returned.
 **
 ** FLAGS
 **   SQLITE_DIRECTONLY: legrad() may load the default model from disk ($LEGRAD_MODEL, the sample
@@ -47,7 +50,9 @@ static void legradFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   lg_cache_key key;
   if (r.opts.cache) {
     lg_cache_key_init(&key, &r, "legrad");
-    if (lg_cache_get(c, &key, &blob, &n_blob, NULL)) {
+    int hit = lg_cache_get(c, &key, &blob, &n_blob, NULL, &err);
+    if (hit < 0) goto fail;
+    if (hit) {
       sqlite3_result_blob(ctx, blob, n_blob, sqlite3_free);
       return;
     }
@@ -68,7 +73,10 @@ static void legradFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     lg_err_prefix(&err, "legrad()");
     goto fail;
   }
-  if (r.opts.cache) lg_cache_put(c, &key, blob, n_blob);
+  if (r.opts.cache && lg_cache_put(c, &key, blob, n_blob, r.opts.cache, &err)) {
+    sqlite3_free(blob);
+    goto fail;
+  }
   free(maps);
   free(t_emb);
   sqlite3_result_blob(ctx, blob, n_blob, sqlite3_free);

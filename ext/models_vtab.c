@@ -20,13 +20,14 @@
 ** cannot be written (or read) from triggers and views of a database schema, which an attacker who
 ** supplies the database file could otherwise use to make the host read arbitrary paths.
 **
-** READ-ONLY DATABASES: an eponymous table belongs to the main schema, so SQLite opens a write
-** transaction on main for any INSERT/DELETE on it, which a read-only main database refuses
-** ("attempt to write a readonly database").  The module can therefore also be instantiated in the
-** temp schema, which is always writable and is searched first for unqualified names:
-**   CREATE VIRTUAL TABLE temp.legrad_models USING legrad_models;
-**   INSERT INTO legrad_models(name, path) VALUES ('default', '/models/b16');   -- now works
-** Every instance shows the same per-connection registry.  (Alternatively set $LEGRAD_MODEL.)
+** REGISTRATION WITHOUT A WRITE ON MAIN: an eponymous table belongs to the main schema, so SQLite
+** opens a write transaction on main for any INSERT/DELETE on it, which another connection's lock or
+** a read-only main database refuses ("database is locked", "attempt to write a readonly
+** database").  sqlite3_legrad_init therefore also instantiates the module in the connection's
+** private temp schema, which is searched first for unqualified names:
+**   CREATE VIRTUAL TABLE IF NOT EXISTS temp.legrad_models USING legrad_models;   -- at load
+**   INSERT INTO legrad_models(name, path) VALUES ('default', '/models/b16');     -- writes temp only
+** Every instance shows the same per-connection registry.
 **
 ** The module's destructor frees the connection's lg_conn (legrad0.c passes it as pAux), so the
 ** per-connection state lives exactly as long as the connection.
