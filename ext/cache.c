@@ -141,8 +141,9 @@ char *lg_cache_stats_json(lg_conn *c) {
   }
   sqlite3_finalize(st);
   return sqlite3_mprintf("{\"hits\":%lld,\"misses\":%lld,\"writes\":%lld,\"rows\":%lld,"
-                         "\"bytes\":%lld}", (long long)c->cache_hits, (long long)c->cache_misses,
-                         (long long)c->cache_writes, (long long)rows, (long long)bytes);
+                         "\"bytes\":%lld,\"failures\":%lld}", (long long)c->cache_hits,
+                         (long long)c->cache_misses, (long long)c->cache_writes, (long long)rows,
+                         (long long)bytes, (long long)c->failures);
 }
 
 int lg_cache_clear(lg_conn *c, sqlite3_int64 *n_deleted, lg_err *err) {

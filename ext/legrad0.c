@@ -17,6 +17,8 @@
 **   clip_image_embedding/text_embedding/similarity/tokenize  clip_funcs.c
 **   legrad_map_*                                           map_funcs.c
 **   metric functions                                       metric_funcs.c
+**   legrad_failures, legrad_failures_clear(), legrad_image_hash()  failures.c
+**   legrad_progress()                                      progress.c
 */
 #ifndef SQLITE_CORE
 #include <sqlite3ext.h>
@@ -136,6 +138,8 @@ int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
   if (rc == SQLITE_OK) { step = "clip functions"; rc = lg_register_clip_functions(db, c); }
   if (rc == SQLITE_OK) { step = "map functions"; rc = lg_register_map_functions(db); }
   if (rc == SQLITE_OK) { step = "metric functions"; rc = lg_register_metric_functions(db); }
+  if (rc == SQLITE_OK) { step = "legrad_failures"; rc = lg_register_failures(db, c); }
+  if (rc == SQLITE_OK) { step = "legrad_progress"; rc = lg_register_progress(db, c); }
   if (rc != SQLITE_OK) {
     *pzErrMsg = sqlite3_mprintf("legrad0: error registering %s: %s", step, sqlite3_errmsg(db));
     return rc;

@@ -20,6 +20,9 @@ FUNCTIONS = {
     ("legrad_cache_stats", 0, "o"),
     ("legrad_debug", 0, "i"),
     ("legrad_version", 0, "di"),
+    # failures and progress (failures.c, progress.c)
+    ("legrad_failures_clear", 0, "o"), ("legrad_image_hash", 1, "di"),
+    ("legrad_progress", 0, "o"), ("legrad_progress", 1, "o"), ("legrad_progress", 2, "o"),
     # map blob functions (map_funcs.c) and metrics (metric_funcs.c): pure
     ("legrad_map_info", 1, "di"), ("legrad_map_grid", 1, "di"),
     ("legrad_map_json", 1, "di"), ("legrad_map_json", 3, "di"),
@@ -29,7 +32,7 @@ FUNCTIONS = {
     ("legrad_pointing", 2, "di"), ("legrad_pointing", 3, "di"),
     ("legrad_mass_in", 2, "di"), ("legrad_mass_in", 3, "di"),
 }
-MODULES = {"legrad_layers", "legrad_models"}
+MODULES = {"legrad_failures", "legrad_layers", "legrad_models"}
 
 DETERMINISTIC, DIRECTONLY, INNOCUOUS = 0x800, 0x80000, 0x200000
 

@@ -31,7 +31,7 @@ def fdb(tmp_path):
 
 def test_legrad_cache_stats(fdb):
     db, _ = fdb
-    assert stats(db) == {"hits": 0, "misses": 0, "writes": 0, "rows": 0, "bytes": 0}
+    assert stats(db) == {"hits": 0, "misses": 0, "writes": 0, "rows": 0, "bytes": 0, "failures": 0}
     a = one(db, "SELECT legrad(?, 'a cat')", IMG)
     s = stats(db)
     assert (s["hits"], s["misses"], s["writes"], s["rows"]) == (0, 1, 1, 1)
@@ -70,7 +70,7 @@ def test_cache_key_separates_arguments(fdb):
 def test_cache_bypass(fdb):
     db, _ = fdb
     one(db, "SELECT legrad(?, 'a cat', -2, '{\"cache\": false}')", IMG)
-    assert stats(db) == {"hits": 0, "misses": 0, "writes": 0, "rows": 0, "bytes": 0}
+    assert stats(db) == {"hits": 0, "misses": 0, "writes": 0, "rows": 0, "bytes": 0, "failures": 0}
     rows = db.execute("SELECT * FROM legrad_layers(?, 'a cat', 'all', '{\"cache\": false}')",
                       (IMG,)).fetchall()
     assert rows and stats(db)["rows"] == 0

@@ -89,7 +89,7 @@ def test_legrad_errors(sdb):
            "legrad(): argument 1 (image) must be a BLOB of encoded image bytes, found INTEGER")
     raises(sdb, q, (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "a", -2, None),
            "legrad(): argument 1 (image) could not be decoded: not a JPEG/PNG/BMP/GIF image "
-           "(first bytes 52 49 46 46)")
+           "(first bytes 52 49 46 46) [image: 16 bytes, webp, hash c1501c02d12e8f3f8b420a9893bcae58]")
     raises(sdb, q, (IMG, b"a cat", -2, None), "legrad(): argument 2 (text) must be TEXT, found BLOB")
     raises(sdb, q, (IMG, "a", 1.5, None),
            "legrad(): argument 3 (layers) must be an INTEGER layer_index (e.g. -2) or TEXT like "
@@ -102,7 +102,7 @@ def test_legrad_errors(sdb):
            "'size=448'")
     raises(sdb, q, (IMG, "a", -2, '{"sise": 448}'),
            "legrad(): argument 4 (options): unknown key \"sise\" (expected one of: model, size, "
-           "resize, relu, cache)")
+           "resize, relu, cache, on_error)")
     raises(sdb, q, (IMG, "a", -2, '{"size": "big"}'),
            "legrad(): argument 4 (options): \"size\" must be a positive integer image side in "
            "pixels (e.g. 224 or 448), found a non-number")
@@ -165,7 +165,7 @@ def test_legrad_layers_errors(sdb):
            "to read a file use readfile('path')")
     raises(sdb, "SELECT * FROM legrad_layers(?, 'a', -2, '{\"x\":1}')", (IMG,),
            "legrad_layers(): argument 4 (options): unknown key \"x\" (expected one of: model, size, "
-           "resize, relu, cache)")
+           "resize, relu, cache, on_error)")
 
 
 def test_legrad_reuses_the_forward_across_prompts_correctly(sdb):
