@@ -97,7 +97,10 @@ int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int 
     rc = LG_ROW_FAILED;
     goto done;
   }
-  if (lg_vit_forward(m, slot->ws, pixels, slot->emb, err)) { lg_err_prefix(err, "%s()", fn); goto done; }
+  lg_threads_begin(c, m, size);
+  int frc = lg_vit_forward(m, slot->ws, pixels, slot->emb, err);
+  lg_threads_end();
+  if (frc) { lg_err_prefix(err, "%s()", fn); goto done; }
   lg_l2_normalize(slot->emb, m->embed_dim);
   if (img_emb) memcpy(img_emb, slot->emb, sizeof(float) * (size_t)m->embed_dim);
   memcpy(slot->image, key, sizeof key);
@@ -180,7 +183,10 @@ int lg_legrad_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, fl
   float *maps = malloc(sizeof(float) * (size_t)r->ls.n * (size_t)G * (size_t)G);
   if (!maps) return lg_errf(err, "%s(): out of memory", r->fn);
   lg_legrad_opts opt = {.relu = r->opts.relu};
-  if (lg_legrad_run(r->m, ws, t_emb, 1, &r->ls, &opt, maps, scores, err)) {
+  lg_threads_begin(c, r->m, r->size);
+  rc = lg_legrad_run(r->m, ws, t_emb, 1, &r->ls, &opt, maps, scores, err);
+  lg_threads_end();
+  if (rc) {
     free(maps);
     return lg_err_prefix(err, "%s()", r->fn);
   }

@@ -95,6 +95,8 @@ struct lg_conn {
   lg_failure *failure_ring;  /* [LG_FAILURES_MAX], slot (seq - 1) % LG_FAILURES_MAX; lazily made */
   sqlite3_int64 failure_next;/* seq of the next failure                                       */
   lg_progress progress;
+  int threads_last;          /* BLAS threads of the latest computation (threads.c)           */
+  char threads_why[96];      /* why: "auto: ...", "LEGRAD_THREADS=2", ...; "" = none yet     */
 };
 
 lg_conn *lg_conn_new(sqlite3 *db);
@@ -256,6 +258,19 @@ int lg_register_progress(sqlite3 *db, lg_conn *c);
 void lg_progress_count(lg_conn *c, int failed);
 /* Reads $LEGRAD_PROGRESS ("seconds[,total]") into c->progress (progress.c, from lg_conn_new). */
 void lg_progress_from_env(lg_conn *c);
+
+/* ---- threads.c: BLAS threads per computation ------------------------------------------------- */
+
+/* Forward cost, in GFLOP, below which one BLAS thread is used (docs/benchmarks.md). */
+#define LG_THREADS_SMALL_GFLOP 2
+/* GFLOP (multiply-add = 2) of one image forward of m at input side size. */
+double lg_forward_gflop(const lg_model *m, int size);
+/* Sets the BLAS thread count for a computation of m at size (the policy is in threads.c) and
+** counts it as in progress until lg_threads_end(). */
+void lg_threads_begin(lg_conn *c, const lg_model *m, int size);
+void lg_threads_end(void);
+/* The "threads:" line of legrad_debug() for connection c (NULL = none), sqlite3_malloc'ed. */
+char *lg_threads_describe(const lg_conn *c);
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 

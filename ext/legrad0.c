@@ -57,7 +57,8 @@ static void legradVersionFunc(sqlite3_context *ctx, int argc, sqlite3_value **ar
 
 /*
 ** legrad_debug(): one "key: value" line per fact: version, build date, compiler, optimisation and
-** sanitizer flags, BLAS configuration and threads, and the versions of the libraries in use.
+** sanitizer flags, BLAS configuration and threads, the BLAS thread policy and this connection's
+** latest choice (threads.c), and the versions of the libraries in use.
 */
 static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc; (void)argv;
@@ -73,10 +74,12 @@ static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
 #else
       "none";
 #endif
+  char *threads = lg_threads_describe(sqlite3_user_data(ctx));
   char *s = sqlite3_mprintf(
       "version: v%s\n"
       "build: %s %s, gcc %s, %s, sanitizers: %s, %s\n"
       "blas: %s, threads %d\n"
+      "threads: %s\n"
       "sqlite: %s (compiled against %s)\n"
       "zlib: %s\n"
       "cjson: %s\n"
@@ -90,8 +93,10 @@ static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
 #else
       "loadable",
 #endif
-      openblas_get_config(), openblas_get_num_threads(), sqlite3_libversion(), SQLITE_VERSION,
-      zlibVersion(), cJSON_Version(), utf8proc_version(), LG_JPEG_VERSION, lg_registry_loaded());
+      openblas_get_config(), openblas_get_num_threads(), threads ? threads : "?",
+      sqlite3_libversion(), SQLITE_VERSION, zlibVersion(), cJSON_Version(), utf8proc_version(),
+      LG_JPEG_VERSION, lg_registry_loaded());
+  sqlite3_free(threads);
   if (!s) { sqlite3_result_error_nomem(ctx); return; }
   sqlite3_result_text(ctx, s, -1, sqlite3_free);
 }
@@ -121,6 +126,8 @@ int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
   }
   static const lg_func_def funcs[] = {
       {"legrad_version", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC, legradVersionFunc},
+  };
+  static const lg_func_def debug_funcs[] = {  /* user data: the connection's lg_conn */
       {"legrad_debug", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, legradDebugFunc},
   };
   const char *step = "legrad_version/legrad_debug";
@@ -132,6 +139,10 @@ int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
     if (!c) rc = SQLITE_NOMEM;
     /* From here on the module's destructor owns c (it frees it even when registration fails). */
     else rc = lg_register_models_module(db, c);
+  }
+  if (rc == SQLITE_OK) {
+    step = "legrad_version/legrad_debug";
+    rc = lg_create_functions(db, debug_funcs, sizeof debug_funcs / sizeof debug_funcs[0], c);
   }
   if (rc == SQLITE_OK) { step = "legrad"; rc = lg_register_legrad_functions(db, c); }
   if (rc == SQLITE_OK) { step = "legrad_layers"; rc = lg_register_layers_module(db, c); }

@@ -70,8 +70,8 @@ def test_legrad_version(db):
 def test_legrad_debug(db):
     text = one(db, "SELECT legrad_debug()")
     keys = [line.split(":", 1)[0] for line in text.splitlines()]
-    assert keys == ["version", "build", "blas", "sqlite", "zlib", "cjson", "utf8proc", "libjpeg-turbo",
-                    "stb_image", "models loaded in this process"]
+    assert keys == ["version", "build", "blas", "threads", "sqlite", "zlib", "cjson", "utf8proc",
+                    "libjpeg-turbo", "stb_image", "models loaded in this process"]
     assert "sqlite: " + sqlite3.sqlite_version in text
     assert re.search(r"blas: OpenBLAS.*, threads \d+", text)
 
