@@ -1,5 +1,6 @@
 /*
-** libFuzzer target for the image path: lg_image_decode (JPEG/PNG/BMP/GIF via libjpeg-turbo and
+** libFuzzer target for the image path: lg_image_probe (header sniffing for failure reports),
+** lg_image_decode (JPEG/PNG/BMP/GIF via libjpeg-turbo and
 ** stb_image, header checks, pixel limit) followed by lg_preprocess_u8 in both modes.
 **
 **   make fuzz && nice build/fuzz/fuzz_image -max_total_time=300 -max_len=65536 fuzz/corpus/image
@@ -28,6 +29,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lg_err err = {{0}};
   lg_image img;
+  lg_image_info info;  /* the header probe used in failure reports never fails */
+  lg_image_probe(data, size, &info);
+  REQUIRE(info.format != NULL && info.width >= 0 && info.height >= 0);
   if (lg_image_decode(data, size, &img, &err) != 0) {
     REQUIRE(err.msg[0] != 0);
     REQUIRE(img.rgb == NULL && img.alpha == NULL);
