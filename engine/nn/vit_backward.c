@@ -166,6 +166,8 @@ int lg_vit_readout(const lg_model *m, const lg_vit_ws *ws, int block, lg_pool po
   if (!emb) return lg_errf(err, "lg_vit_readout: emb is NULL");
   if (pool != LG_POOL_CLS && pool != LG_POOL_MEAN)
     return lg_errf(err, "lg_vit_readout: pool must be LG_POOL_CLS or LG_POOL_MEAN (got %d)", (int)pool);
+  if (pool == LG_POOL_CLS && ws->n_prefix < 1)
+    return lg_errf(err, "lg_vit_readout: LG_POOL_CLS needs a CLS token; this model has none (use LG_POOL_MEAN)");
   const lg_vision_w *v = &m->vision;
   int D = v->cfg.width;
   float *z = malloc((size_t)D * sizeof(float));
@@ -185,6 +187,9 @@ int lg_vit_readout_backward(const lg_model *m, const lg_vit_ws *ws, int block, l
   if (pool != LG_POOL_CLS && pool != LG_POOL_MEAN)
     return lg_errf(err, "lg_vit_readout_backward: pool must be LG_POOL_CLS or LG_POOL_MEAN (got %d)",
                    (int)pool);
+  if (pool == LG_POOL_CLS && ws->n_prefix < 1)
+    return lg_errf(err, "lg_vit_readout_backward: LG_POOL_CLS needs a CLS token; this model has none "
+                        "(use LG_POOL_MEAN)");
   const lg_vision_w *v = &m->vision;
   int D = v->cfg.width, T = ws->tokens;
   float mean, rstd, *z = malloc(2 * (size_t)D * sizeof(float));

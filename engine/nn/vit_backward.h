@@ -79,8 +79,8 @@ int lg_vit_readout_backward(const lg_model *m, const lg_vit_ws *ws, int block, l
 int lg_vit_backward_blocks(const lg_model *m, const lg_vit_ws *ws, int top, const float *d_top,
                            int bottom, lg_vit_grads *g, lg_err *err);
 
-/* Backward of CLIP's image embedding (CLS readout of the last block): d_emb [E] = ∂s/∂embed,
-** through every block down to d_x0. */
+/* Backward of CLIP's image embedding (CLS readout of the last block; models with a CLS token):
+** from d_emb [E] = ∂s/∂embed through every block down to d_x0. */
 int lg_vit_backward(const lg_model *m, const lg_vit_ws *ws, const float *d_emb, lg_vit_grads *g,
                     lg_err *err);
 
