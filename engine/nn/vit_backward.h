@@ -20,6 +20,9 @@
 **
 ** Shapes: T tokens (n_prefix + G²), D width, H heads, E embedding dim, L blocks.  A gradient
 ** buffer of a block the last call did not run through (outside g->bottom..g->top) is stale.
+**
+** Threading: the backward only reads the model and the workspace; an lg_vit_grads belongs to one
+** thread at a time (like an lg_vit_ws).  No global state.
 */
 #ifndef LEGRAD_NN_VIT_BACKWARD_H
 #define LEGRAD_NN_VIT_BACKWARD_H
