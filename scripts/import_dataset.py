@@ -43,6 +43,10 @@ from PIL import Image
 IGNORE_ID = 1000          # LUSSeg ImageNet-S: pixels that are not evaluated
 WNID = re.compile(r"^n\d{8}$")
 IMAGE_EXTS = (".jpeg", ".jpg", ".png")
+# ImageNet-S-919 merges these wnids into another class (LUSSeg datapreparation/
+# datapreparation_train.py); a directory named after the first one belongs to the second's class.
+IMAGENET_S_MERGED = {"n04356056": "n04355933", "n04493381": "n02808440", "n03642806": "n03832673",
+                     "n04008634": "n03773504", "n03887697": "n15075141"}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS images(name TEXT PRIMARY KEY, image BLOB NOT NULL, mask BLOB,
@@ -255,6 +259,9 @@ def import_imagenet_s(args):
     imp = Importer(args, "imagenet-s")
     imp.db.executemany("INSERT OR IGNORE INTO classes(id, key, name) VALUES (?, ?, ?)",
                        [(ids[w], w, names.get(w, w)) for w in wnids])
+    for src, dst in IMAGENET_S_MERGED.items():
+        if src not in ids and dst in ids:
+            ids[src] = ids[dst]
     dirs = sorted_entries(masks_dir, want_dir=True)
     unknown = [d for d in dirs if d not in ids]
     if not dirs or unknown:

@@ -60,13 +60,19 @@ def write_gtsegs(path, images, masks):
     with h5py.File(path, "w", userblock_size=512) as f:
         refs = f.create_group("#refs#")
         value = f.create_group("value")
+        value.attrs["MATLAB_class"] = np.bytes_(b"struct")
         img = value.create_dataset("img", (len(images), 1), dtype=h5py.ref_dtype)
         gt = value.create_dataset("gt", (len(images), 1), dtype=h5py.ref_dtype)
+        for cell in (img, gt):
+            cell.attrs["MATLAB_class"] = np.bytes_(b"cell")
         for i, (im, mk) in enumerate(zip(images, masks)):
             d = refs.create_dataset(f"img{i}", data=im.transpose(2, 1, 0))      # (3, W, H)
+            d.attrs["MATLAB_class"] = np.bytes_(b"uint8")
             img[i, 0] = d.ref
             m = refs.create_dataset(f"mask{i}", data=mk.transpose(1, 0).astype(np.uint8))
+            m.attrs["MATLAB_class"] = np.bytes_(b"logical")
             inner = refs.create_dataset(f"gt{i}", (1, 1), dtype=h5py.ref_dtype)
+            inner.attrs["MATLAB_class"] = np.bytes_(b"cell")
             inner[0, 0] = m.ref
             gt[i, 0] = inner.ref
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Dec  7 00:00:00 2026 HDF5 schema 1.00 ."
@@ -178,11 +184,27 @@ def test_imagenet_s(tmp_path):
         assert (w, h, cls) == (8, 6, 1 + WNIDS.index(wnid))
         mode, px = pixels(mask)
         assert mode.startswith("I") and np.array_equal(px, masks[name])    # 16-bit class ids
+    assert rows(db, "SELECT count(*) FROM images WHERE class IS NULL") == [(0,)]
     assert rows(db, "SELECT image, object, class, name FROM labels ORDER BY image, object") == [
         (f"{WNIDS[0]}/ILSVRC2012_val_00000001", 1, 1, "goldfish"),
         (f"{WNIDS[0]}/ILSVRC2012_val_00000002", 1, 1, "goldfish"),
         (f"{WNIDS[2]}/ILSVRC2012_val_00000003", 2, 2, "great white shark"),
         (f"{WNIDS[2]}/ILSVRC2012_val_00000003", 3, 3, "house finch")]
+
+
+def test_imagenet_s_merged_wnid(tmp_path):
+    """ImageNet-S-919 merges n04356056 (sunglasses) into n04355933 (sunglass): a directory named
+    after the merged wnid gets the class of the one it was merged into."""
+    cats = tmp_path / "cats.txt"
+    cats.write_text("n04355933\n")
+    for wnid in ("n04355933", "n04356056"):
+        save(rgb_image(4, 3, 0), str(tmp_path / "validation" / wnid / f"{wnid}_1.JPEG"))
+        save(rgb_mask(np.ones((3, 4), np.int64)),
+             str(tmp_path / "validation-segmentation" / wnid / f"{wnid}_1.png"))
+    db = tmp_path / "s.db"
+    assert run("imagenet-s", "--db", db, tmp_path, "--categories", cats)[0] == 0
+    assert rows(db, "SELECT name, class FROM images ORDER BY name") == [("n04355933/n04355933_1", 1),
+                                                                    ("n04356056/n04356056_1", 1)]
 
 
 def test_imagenet_s_masks_work_with_the_metric_functions(tmp_path):
