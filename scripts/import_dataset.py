@@ -69,6 +69,17 @@ class LayoutError(Exception):
     """The input does not have the expected layout; the message says what was expected and found."""
 
 
+def check_columns(db, path, schema):
+    """Tables that existed before (CREATE TABLE IF NOT EXISTS kept them) must have the columns of
+    schema, e.g. not the labels table of sql/import.sql."""
+    for table, cols in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)\((.*?)\);", schema, re.S):
+        want = [c.split()[0] for c in re.split(r",\s*(?![^()]*\))", cols) if not c.strip().startswith("PRIMARY")]
+        have = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+        if have != want:
+            raise LayoutError(f"{path}: expected table {table}({', '.join(want)}), found "
+                              f"{table}({', '.join(have)}); import into a new database")
+
+
 # ---------------------------------------------------------------------------------------------
 # Shared helpers
 
@@ -80,13 +91,14 @@ class Importer:
         self.limit = args.limit
         self.batch = max(1, args.batch)
         self.db = sqlite3.connect(args.db)
+        args.importer = self    # closed by main(), also after an error
         self.db.executescript(SCHEMA)
+        check_columns(self.db, args.db, SCHEMA)
         self.seen = 0           # dataset images considered (imported now or earlier)
         self.added = 0          # images inserted by this run
         self.pending = 0        # inserts since the last commit
         self.t0 = time.monotonic()
         self.last = self.t0
-        args.importer = self    # closed by main()
 
     def close(self):
         """Commit what was imported (complete rows only) and close; main() calls it, also after an
@@ -190,7 +202,11 @@ def read_synsets(path):
 # 1. ImageNet-Segmentation, gtsegs_ijcv.mat (MAT v7.3 = HDF5)
 
 def import_imagenet_seg(args):
-    import h5py  # Debian python3-h5py; imported here so the other importers work without it
+    try:
+        import h5py  # Debian python3-h5py; imported here so the other importers work without it
+    except ImportError as e:
+        raise LayoutError(f"reading MAT v7.3 files needs h5py ({e}): apt-get install python3-h5py "
+                          "(or scripts/deps.sh import)") from None
 
     need_file(args.mat, "gtsegs_ijcv.mat (MAT v7.3)")
     if not h5py.is_hdf5(args.mat):
@@ -341,6 +357,7 @@ def import_openimages(args):
     need_dir(args.images, "the image folder, <ImageId>.jpg")
     imp = Importer(args, "openimages")
     imp.db.executescript(POINTS_SCHEMA)
+    check_columns(imp.db, args.db, POINTS_SCHEMA)
     f, reader = csv_reader(args.classes, ("LabelName", "DisplayName"),
                            "oidv7-class-descriptions.csv")
     with f:

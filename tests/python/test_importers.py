@@ -364,9 +364,33 @@ def test_imagenet_val_flat_with_solution(tmp_path):
     assert rc == 2 and "pass --synsets LOC_synset_mapping.txt" in err
 
 
+def test_database_of_another_layout(tmp_path):
+    """A database whose labels table is the one of sql/import.sql is refused: nothing is imported."""
+    db = tmp_path / "demo.db"
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TABLE labels(image TEXT NOT NULL, object INTEGER NOT NULL, shape TEXT, "
+                  "colour TEXT, x0 INTEGER, y0 INTEGER, x1 INTEGER, y1 INTEGER)")
+    c.close()
+    val = tmp_path / "val"
+    save(rgb_image(4, 4, 0), str(val / WNIDS[0] / "a.JPEG"))
+    rc, err = run("imagenet-val", "--db", db, val)
+    assert rc == 2
+    assert err.endswith(": expected table labels(image, object, class, name), found labels(image, "
+                        "object, shape, colour, x0, y0, x1, y1); import into a new database\n")
+    assert rows(db, "SELECT count(*) FROM images") == [(0,)]
+
+
 def test_command_line(tmp_path):
-    """The script runs as a program with /usr/bin/python3 and reports a wrong layout with status 2."""
+    """The script runs as a program with /usr/bin/python3 and reports a wrong layout with status 2;
+    without h5py, imagenet-seg says which package to install (the other importers do not need it)."""
     p = subprocess.run([sys.executable, SCRIPT, "imagenet-val", "--db", str(tmp_path / "x.db"),
                         str(tmp_path / "none")], capture_output=True, text=True)
     assert p.returncode == 2
     assert p.stderr.startswith("import_dataset.py imagenet-val: expected the ImageNet validation folder at")
+    (tmp_path / "h5py.py").write_text("raise ImportError('No module named h5py')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    p = subprocess.run([sys.executable, SCRIPT, "imagenet-seg", "--db", str(tmp_path / "x.db"),
+                        str(tmp_path / "h5py.py")], capture_output=True, text=True, env=env)
+    assert p.returncode == 2
+    assert p.stderr == ("import_dataset.py imagenet-seg: reading MAT v7.3 files needs h5py (No module "
+                        "named h5py): apt-get install python3-h5py (or scripts/deps.sh import)\n")
