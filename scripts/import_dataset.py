@@ -13,7 +13,7 @@ Common options: --limit N (consider only the first N images of the dataset, to t
 (commit every N images, default 100).  Every importer streams: one image (and its mask or points) is
 in memory at a time.  Rows are keyed by the image name and inserted with INSERT OR IGNORE, and an image
 already in the database is skipped before it is read, so an interrupted run is resumed by running
-the same command again.  Progress goes to stderr; a wrong layout stops with an error naming what was
+the same command again (an interruption loses at most the images since the last commit).  Progress goes to stderr; a wrong layout stops with an error naming what was
 expected and what was found (exit status 2).
 
 Tables (created if absent; see docs/importers.md):
@@ -101,10 +101,11 @@ class Importer:
         self.last = self.t0
 
     def close(self):
-        """Commit what was imported (complete rows only) and close; main() calls it, also after an
-        error, so a rerun resumes from there."""
+        """Close; main() calls it, also after an error or an interruption.  What finish() or the
+        last --batch commit did not commit is rolled back, so an image is never left without its
+        mask labels or points: a rerun imports it again."""
         if self.db is not None:
-            self.db.commit()
+            self.db.rollback()
             self.db.close()
             self.db = None
 
@@ -334,8 +335,8 @@ def import_imagenet_s(args):
 # ---------------------------------------------------------------------------------------------
 # 3. OpenImages V7 point labels
 
-POINT_COLUMNS = ("ImageId", "X", "Y", "Label", "EstimatedYesNo", "Source", "YesVotes", "NoVotes",
-                 "UnsureVotes", "TextLabel")
+# Columns of oidv7-*-annotations-point-labels.csv (spec §4.2): ImageId, X, Y, Label, EstimatedYesNo,
+# Source, YesVotes, NoVotes, UnsureVotes, TextLabel; read by name, the first five required.
 POINT_REQUIRED = ("ImageId", "X", "Y", "Label", "EstimatedYesNo")
 
 

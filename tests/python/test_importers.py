@@ -192,6 +192,30 @@ def test_imagenet_s(tmp_path):
         (f"{WNIDS[2]}/ILSVRC2012_val_00000003", 3, 3, "house finch")]
 
 
+def test_imagenet_s_interrupted(tmp_path, monkeypatch):
+    """An interruption while the third image is read keeps the two committed images, each with its
+    labels; the rerun adds the third without duplicates."""
+    cats, names, masks = write_lusseg(tmp_path)
+    db = tmp_path / "s.db"
+    real, calls = import_dataset.read_image_file, []
+
+    def interrupted(path):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(path)
+    monkeypatch.setattr(import_dataset, "read_image_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run("imagenet-s", "--db", db, tmp_path, "--categories", cats, "--batch", 1)
+    assert rows(db, "SELECT count(*) FROM images") == [(2,)]
+    assert rows(db, "SELECT count(*) FROM labels") == [(2,)]
+    monkeypatch.setattr(import_dataset, "read_image_file", real)
+    rc, err = run("imagenet-s", "--db", db, tmp_path, "--categories", cats)
+    assert rc == 0 and "3 images considered, 1 imported" in err, err
+    assert rows(db, "SELECT count(*) FROM images") == [(3,)]
+    assert rows(db, "SELECT count(*) FROM labels") == [(4,)]
+
+
 def test_imagenet_s_merged_wnid(tmp_path):
     """ImageNet-S-919 merges n04356056 (sunglasses) into n04355933 (sunglass): a directory named
     after the merged wnid gets the class of the one it was merged into."""
