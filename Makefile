@@ -89,9 +89,9 @@ demo: all
 
 # libFuzzer targets (clang): each fuzz/*.c is linked with the engine sources, built with ASan+UBSan
 # (undefined behaviour halts, so it is reported as a finding).  The image decoders are instrumented
-# too: stb_image and stb_image_write are compiled in (fuzz/thirdparty/stb.c) and libjpeg-turbo and libwebp come as
-# static libraries built from their Debian source packages by scripts/fuzz-deps.sh into
-# $(THIRDPARTY) (used by `make fuzz` only).  See fuzz/README.md.
+# too: stb_image and stb_image_write are compiled in (fuzz/thirdparty/stb.c), and libjpeg-turbo and
+# libwebp are static libraries built from their Debian source packages by scripts/fuzz-deps.sh into
+# $(THIRDPARTY); they replace -lstb -ljpeg -lwebp on the fuzz link line only.  See fuzz/README.md.
 # Run one with e.g.  nice build/fuzz/fuzz_mapblob -max_total_time=60 fuzz/corpus/mapblob
 THIRDPARTY   := build/thirdparty
 FUZZ_CC      := clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 \
@@ -105,12 +105,12 @@ $(THIRDPARTY)/stamp: scripts/fuzz-deps.sh
 	@scripts/fuzz-deps.sh $(THIRDPARTY)
 
 # SQL-level targets (fuzz/fuzz_sql_*.c) also compile the extension statically and link libsqlite3.
-$(BUILD)/fuzz/fuzz_sql_%: fuzz/fuzz_sql_%.c $(ENGINE_SRC) $(EXT_SRC) $(HEADERS) $(THIRDPARTY)/stamp
+$(BUILD)/fuzz/fuzz_sql_%: fuzz/fuzz_sql_%.c $(ENGINE_SRC) $(EXT_SRC) $(HEADERS) $(THIRDPARTY)/stamp fuzz/thirdparty/stb.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -DSQLITE_CORE -Iext $(PKG_CFLAGS) -o $@ $< $(ENGINE_SRC) $(EXT_SRC) $(FUZZ_DECODE) \
 	  $(FUZZ_LDLIBS) $(SQLITE_LIBS)
 
-$(BUILD)/fuzz/%: fuzz/%.c $(ENGINE_SRC) $(HEADERS) $(THIRDPARTY)/stamp
+$(BUILD)/fuzz/%: fuzz/%.c $(ENGINE_SRC) $(HEADERS) $(THIRDPARTY)/stamp fuzz/thirdparty/stb.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(PKG_CFLAGS) -o $@ $< $(ENGINE_SRC) $(FUZZ_DECODE) $(FUZZ_LDLIBS)
 
