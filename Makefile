@@ -26,7 +26,7 @@ TEST_SRC   := $(sort $(wildcard tests/c/test_*.c))
 TEST_BIN   := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-HEADERS    := $(wildcard engine/*.h engine/*/*.h ext/*.h tests/c/*.h)
+HEADERS    := $(wildcard engine/*.h engine/*/*.h ext/*.h tests/c/*.h fuzz/*.h)
 FUZZ_SRC   := $(sort $(wildcard fuzz/*.c))
 FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/replay/%)
@@ -91,22 +91,32 @@ demo: all
 	@scripts/demo.sh
 
 # libFuzzer targets (clang): each fuzz/*.c is linked with the engine sources, built with ASan+UBSan
-# (undefined behaviour halts, so it is reported as a finding).
+# (undefined behaviour halts, so it is reported as a finding).  The image decoders are instrumented
+# too: stb_image and stb_image_write are compiled in (fuzz/thirdparty/stb.c), and libjpeg-turbo and
+# libwebp (with libwebpdemux) are static libraries built from their Debian source packages by scripts/fuzz-deps.sh into
+# $(THIRDPARTY); they replace -lstb -ljpeg -lwebp on the fuzz link line only.  See fuzz/README.md.
 # Run one with e.g.  nice build/fuzz/fuzz_mapblob -max_total_time=60 fuzz/corpus/mapblob
+THIRDPARTY   := build/thirdparty
+FUZZ_CC      := clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 \
+                -D_GNU_SOURCE -I$(THIRDPARTY)/include $(ENGINE_INC)
+FUZZ_DECODE  := fuzz/thirdparty/stb.c $(THIRDPARTY)/lib/libjpeg.a $(THIRDPARTY)/lib/libwebpdemux.a \
+                $(THIRDPARTY)/lib/libwebp.a
+FUZZ_LDLIBS   = $(filter-out -lstb -ljpeg -lwebpdemux -lwebp,$(LDLIBS))
 fuzz: fuzz-deps $(FUZZ_BIN)
-fuzz-deps:
+fuzz-deps: $(THIRDPARTY)/stamp
+$(THIRDPARTY)/stamp: scripts/fuzz-deps.sh
 	@scripts/deps.sh fuzz
+	@scripts/fuzz-deps.sh $(THIRDPARTY)
 
 # SQL-level targets (fuzz/fuzz_sql_*.c) also compile the extension statically and link libsqlite3.
-$(BUILD)/fuzz/fuzz_sql_%: fuzz/fuzz_sql_%.c $(ENGINE_SRC) $(EXT_SRC) $(HEADERS)
+$(BUILD)/fuzz/fuzz_sql_%: fuzz/fuzz_sql_%.c $(ENGINE_SRC) $(EXT_SRC) $(HEADERS) $(THIRDPARTY)/stamp fuzz/thirdparty/stb.c
 	@mkdir -p $(dir $@)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -DSQLITE_CORE $(ENGINE_INC) -Iext \
-	  $(PKG_CFLAGS) -o $@ $< $(ENGINE_SRC) $(EXT_SRC) $(LDLIBS) $(SQLITE_LIBS)
+	$(FUZZ_CC) -DSQLITE_CORE -Iext $(PKG_CFLAGS) -o $@ $< $(ENGINE_SRC) $(EXT_SRC) $(FUZZ_DECODE) \
+	  $(FUZZ_LDLIBS) $(SQLITE_LIBS)
 
-$(BUILD)/fuzz/%: fuzz/%.c $(ENGINE_SRC) $(HEADERS)
+$(BUILD)/fuzz/%: fuzz/%.c $(ENGINE_SRC) $(HEADERS) $(THIRDPARTY)/stamp fuzz/thirdparty/stb.c
 	@mkdir -p $(dir $@)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE \
-	  $(ENGINE_INC) $(PKG_CFLAGS) -o $@ $< $(ENGINE_SRC) $(LDLIBS)
+	$(FUZZ_CC) $(PKG_CFLAGS) -o $@ $< $(ENGINE_SRC) $(FUZZ_DECODE) $(FUZZ_LDLIBS)
 
 clean:
 	rm -rf build legrad0.so

@@ -6,7 +6,7 @@ set -u
 build_pkgs="gcc make pkg-config libsqlite3-dev sqlite3 libstb-dev libjpeg62-turbo-dev libwebp-dev libopenblas-dev zlib1g-dev libcjson-dev libutf8proc-dev"
 test_pkgs="python3 python3-pytest python3-numpy python3-pil python3-regex python3-h5py"
 import_pkgs="python3 python3-numpy python3-pil python3-h5py"
-fuzz_pkgs="clang libclang-rt-14-dev"
+fuzz_pkgs="clang libclang-rt-14-dev cmake dpkg-dev"
 want="$build_pkgs"
 [ "${1:-build}" = test ] && want="$build_pkgs $test_pkgs"
 [ "${1:-build}" = fuzz ] && want="$build_pkgs $fuzz_pkgs"
