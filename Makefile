@@ -8,12 +8,16 @@ PKGS    := openblas libcjson libutf8proc zlib sqlite3
 # Evaluated when a recipe runs (=, not :=), so after `deps` has installed pkg-config and the packages.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  ?= $(OPT) -g
+# The engine's layers (docs/architecture.md): one folder each, all on the include path, so sources
+# name headers by file name alone ("clip.h") and scripts/check_layers.sh checks the direction.
+ENGINE_LAYERS := core io text model nn explain eval maps
+ENGINE_INC := $(addprefix -Iengine/,$(ENGINE_LAYERS))
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fPIC \
-           -D_GNU_SOURCE -Iengine $(PKG_CFLAGS) $(SAN)
+           -D_GNU_SOURCE $(ENGINE_INC) $(PKG_CFLAGS) $(SAN)
 LDLIBS  := -lopenblas -lcjson -lutf8proc -lstb -ljpeg -lwebpdemux -lwebp -lz -lm -lpthread
 SQLITE_LIBS := -lsqlite3
 
-ENGINE_SRC := $(sort $(wildcard engine/*.c))
+ENGINE_SRC := $(sort $(wildcard engine/*/*.c))
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 ENGINE_LIB := $(BUILD)/libclipengine.a
 EXT_SRC    := $(sort $(wildcard ext/*.c))
@@ -23,7 +27,7 @@ TEST_SRC   := $(sort $(wildcard tests/c/test_*.c))
 TEST_BIN   := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-HEADERS    := $(wildcard engine/*.h ext/*.h tests/c/*.h)
+HEADERS    := $(wildcard engine/*/*.h engine/*/*.inc ext/*.h tests/c/*.h)
 FUZZ_SRC   := $(sort $(wildcard fuzz/*.c))
 FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/replay/%)
@@ -97,13 +101,13 @@ fuzz-deps:
 # SQL-level targets (fuzz/fuzz_sql_*.c) also compile the extension statically and link libsqlite3.
 $(BUILD)/fuzz/fuzz_sql_%: fuzz/fuzz_sql_%.c $(ENGINE_SRC) $(EXT_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -DSQLITE_CORE -Iengine -Iext \
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -DSQLITE_CORE $(ENGINE_INC) -Iext \
 	  $(PKG_CFLAGS) -o $@ $< $(ENGINE_SRC) $(EXT_SRC) $(LDLIBS) $(SQLITE_LIBS)
 
 $(BUILD)/fuzz/%: fuzz/%.c $(ENGINE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE \
-	  -Iengine $(PKG_CFLAGS) -o $@ $< $(ENGINE_SRC) $(LDLIBS)
+	  $(ENGINE_INC) $(PKG_CFLAGS) -o $@ $< $(ENGINE_SRC) $(LDLIBS)
 
 clean:
 	rm -rf build legrad0.so
