@@ -54,7 +54,7 @@
 **
 ** THE IMAGE KEY
 **   SQLite exposes no hash function and the project has no crypto dependency (OpenSSL is not one),
-**   so the image key is the engine's 128-bit content hash (engine/hash128.h, also the model
+**   so the image key is the engine's 128-bit content hash (engine/core/hash128.h, also the model
 **   fingerprint) of the 8-byte little-endian length followed by the bytes.  zlib's CRC-32 is too
 **   short (a collision among 10^5 images is likely); with 128 bits an accidental collision is
 **   negligible.  The hash is not collision-resistant against a deliberate attacker: whoever can

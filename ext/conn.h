@@ -187,7 +187,7 @@ typedef struct lg_cache_key {
   int relu;
 } lg_cache_key;
 
-/* 128-bit content hash (engine/hash128.h) of (length, bytes) as 32 hex digits + NUL (cache.c). */
+/* 128-bit content hash (engine/core/hash128.h) of (length, bytes) as 32 hex digits + NUL (cache.c). */
 void lg_content_hash(const void *data, size_t n, char out[33]);
 /* Looks key up among the maps waiting to be written, then in the table.  Returns 1 on a hit with a
 ** sqlite3_malloc'ed copy of the blob and (score != NULL) the map's score, 0 on a miss (absent, a

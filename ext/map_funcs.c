@@ -17,10 +17,10 @@
 ** was found.  Floats are printed with %.9g, so they read back as the same float32.  Every output is
 ** capped (lg_check_output_pixels: 16 Mi pixels; JSON text: LG_MAP_MAX_JSON_BYTES).
 **
-** HOW IT WORKS: every function decodes its map argument with lg_map_decode() (engine/mapblob.c),
+** HOW IT WORKS: every function decodes its map argument with lg_map_decode() (engine/maps/mapblob.c),
 ** which validates the whole blob; the final map comes from lg_map_final() (lg_map_final_source() in
 ** the source image's coordinates) and PNGs from
-** lg_render_png() (engine/render.c).  JSON text is built with sqlite3_str; legrad_map_from_grid()
+** lg_render_png() (engine/maps/render.c).  JSON text is built with sqlite3_str; legrad_map_from_grid()
 ** parses its JSON input with cJSON.
 */
 #include <math.h>

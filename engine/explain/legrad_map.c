@@ -1,5 +1,5 @@
 /*
-** Bilinear resampling and the final LeGrad map (engine/legrad.h).
+** Bilinear resampling and the final LeGrad map (engine/explain/legrad.h).
 **
 **   lg_upsample_bilinear(grid, G, G, patch, up);             // F.interpolate(scale_factor=patch)
 **   lg_resize_bilinear(grid, G, G, up, H, W);                 // F.interpolate(size=(H, W))

@@ -1,5 +1,5 @@
 /*
-** LeGrad closed form (engine/legrad.c) against the autograd reference of the official algorithm
+** LeGrad closed form (engine/explain/legrad.c) against the autograd reference of the official algorithm
 ** (tests/reference/ref_legrad.py -> tests/fixtures/legrad/<case>.safetensors).
 **
 ** For every tiny model (QuickGELU, GELU, GELU + LayerScale), input side (native 32 and doubled 64,

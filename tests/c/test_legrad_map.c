@@ -1,6 +1,6 @@
 /*
-** Tests for LeGrad's layer-set parsing, bilinear resampling and final map (engine/legrad_layers.c,
-** engine/legrad_map.c).  No model needed; test_legrad.c compares against the PyTorch fixtures.
+** Tests for LeGrad's layer-set parsing, bilinear resampling and final map (engine/explain/legrad_layers.c,
+** engine/explain/legrad_map.c).  No model needed; test_legrad.c compares against the PyTorch fixtures.
 */
 #include "check.h"
 #include "legrad.h"

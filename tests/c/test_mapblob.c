@@ -1,5 +1,5 @@
 /*
-** Map blob codec (engine/mapblob.c): round trip, determinism, compression only when smaller, and
+** Map blob codec (engine/maps/mapblob.c): round trip, determinism, compression only when smaller, and
 ** every kind of corruption rejected with its exact message.
 */
 #include <stdint.h>
