@@ -6,11 +6,10 @@
 **     options TEXT, method TEXT,      -- the key (PRIMARY KEY over all eight)
 **     map BLOB,                       -- the exact blob legrad()/legrad_layers() returned
 **     created TEXT)                   -- CURRENT_TIMESTAMP of the write
-**
-** legrad() and legrad_layers() look a map up before computing it and hand it to the cache after,
-** so a hit returns the byte-identical blob.  A stored blob that does not decode, or that records
-** another model, method, layer set, grid, resize mode or relu flag than the key asks for, is a miss
-** (counted in "mismatches") and is overwritten by the recomputed map.
+** legrad(), legrad_explain() and legrad_layers() look a map up before computing it and hand it to
+** the cache after, so a hit returns the byte-identical blob.  A stored blob that does not decode,
+** or that records another model, method, layer set, grid, resize mode or relu flag than the key
+** asks for, is a miss (counted in "mismatches") and is overwritten by the recomputed map.
 **
 ** THE EXTENSION'S OWN CONNECTIONS
 **   The cache is never written on the user's connection, so a cache write never joins, fails or
@@ -83,14 +82,14 @@
 enum { SKIP_LOCKED, SKIP_FULL, SKIP_READONLY, SKIP_IO, SKIP_REFUSED, SKIP_N };
 static const char *const skip_names[SKIP_N] = {"locked", "full", "readonly", "io", "refused"};
 
-/* One map waiting to be written: the key's strings are copied; resize, options and method point
-** at string literals (lg_cache_key_init). */
+/* One map waiting to be written: the key's strings are copied; resize and method point at string
+** literals (lg_cache_key_init; method names live in the engine's method table). */
 typedef struct lg_pending {
   struct lg_pending *next;
   char model[33], image[33];
-  char *prompt, *layers;
+  char *prompt, *layers, *options;
   int size;
-  const char *resize, *options, *method;
+  const char *resize, *method;
   unsigned char *map;
   int n_map;
 } lg_pending;
@@ -271,6 +270,7 @@ static int cache_state(lg_conn *c) {
 static void pending_free(lg_pending *e) {
   free(e->prompt);
   free(e->layers);
+  free(e->options);
   free(e->map);
   free(e);
 }
@@ -474,7 +474,7 @@ static int cache_blob_matches(const lg_cache_key *k, const void *blob, int n, fl
   lg_map m;
   if (!blob || n <= 0 || lg_map_decode(blob, (size_t)n, &m, NULL) != 0) return 0;
   int single = strcmp(k->method, "legrad_layer") == 0;
-  int ok = strcmp(m.fingerprint, k->model) == 0 && m.method == LG_METHOD_LEGRAD &&
+  int ok = strcmp(m.fingerprint, k->model) == 0 && (int)m.method == k->blob_id &&
            m.gh == k->grid && m.gw == k->grid && m.patch == k->patch &&
            m.frame.size == k->size && m.frame.mode == k->mode &&
            ((m.flags & LG_MAP_F_RELU) != 0) == (k->relu != 0) &&
@@ -578,13 +578,13 @@ static lg_pending *pending_new(const lg_cache_key *k, const unsigned char *blob,
   memcpy(e->image, k->image, sizeof e->image);
   e->prompt = strdup(k->prompt);
   e->layers = strdup(k->layers);
+  e->options = strdup(k->options);
   e->map = malloc(n > 0 ? (size_t)n : 1);
-  if (!e->prompt || !e->layers || !e->map) { pending_free(e); return NULL; }
+  if (!e->prompt || !e->layers || !e->options || !e->map) { pending_free(e); return NULL; }
   memcpy(e->map, blob, (size_t)n);
   e->n_map = n;
   e->size = k->size;
   e->resize = k->resize;
-  e->options = k->options;
   e->method = k->method;
   return e;
 }
@@ -676,13 +676,15 @@ void lg_cache_key_init(lg_cache_key *k, const lg_legrad_req *r, const char *meth
   lg_layers_key(&r->ls, k->layers, sizeof k->layers);
   k->size = r->size;
   k->resize = r->mode == LG_RESIZE_SQUASH ? "squash" : "crop";
-  k->options = r->opts.relu ? "relu=1" : "relu=0";
+  k->options = r->options_key;   /* the method's options, "relu=1" for LeGrad */
   k->method = method;
+  k->blob_id = r->method->blob_id;
   k->ls = r->ls;
   k->patch = r->m->vision.patch;
   k->grid = k->patch > 0 ? r->size / k->patch : 0;
   k->mode = r->mode;
-  k->relu = r->opts.relu;
+  int relu_opt = lg_method_option(r->method, "relu");
+  k->relu = relu_opt >= 0 && r->opt[relu_opt] != 0;
 }
 
 void lg_cache_key_layer(lg_cache_key *k, int idx) {

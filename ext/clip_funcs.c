@@ -64,7 +64,7 @@ static float *clip_image_vec(sqlite3_context *ctx, sqlite3_value *img, sqlite3_v
   if (lg_opts_geometry(&o, m, fn, opt_argno, &size, &mode, err)) return NULL;
   float *e = malloc(sizeof(float) * (size_t)m->embed_dim);
   if (!e) { lg_errf(err, "%s(): out of memory", fn); return NULL; }
-  if (lg_image_forward(c, m, data, n, size, mode, fn, 1, e, NULL, NULL, err)) { free(e); return NULL; }
+  if (lg_image_forward(c, m, data, n, size, mode, LG_KEEP_DEFAULT, fn, 1, e, NULL, NULL, err)) { free(e); return NULL; }
   *pm = m;
   return e;
 }

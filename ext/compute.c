@@ -63,13 +63,13 @@ int lg_text_embedding_cached(sqlite3_context *ctx, int arg, const lg_model *m, c
 }
 
 int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int size,
-                     lg_resize mode, const char *fn, int argno, float *img_emb, lg_vit_ws **ws_out,
-                     lg_frame *frame, lg_err *err) {
+                     lg_resize mode, lg_keep keep, const char *fn, int argno, float *img_emb,
+                     lg_vit_ws **ws_out, lg_frame *frame, lg_err *err) {
   lg_image im = {0};
   float *pixels = NULL;
   int rc = -1;
   char key[33];
-  lg_ws_slot *slot = lg_conn_workspace(c, m, size, err);
+  lg_ws_slot *slot = lg_conn_workspace(c, m, size, keep, err);
   if (!slot) return lg_err_prefix(err, "%s()", fn);
   lg_content_hash(img, (size_t)n, key);
   if (slot->image[0] && slot->mode == mode && strcmp(slot->image, key) == 0) {
@@ -110,13 +110,14 @@ done:
   return rc;
 }
 
-int lg_encode_map(const lg_model *m, const lg_frame *fr, const lg_layer_set *ls, const float *grid,
-                  int g, float score, int relu, int single_layer, unsigned char **blob, int *n,
-                  lg_err *err) {
+int lg_encode_map(const lg_legrad_req *r, const lg_frame *fr, const lg_layer_set *ls,
+                  const float *grid, int g, float score, int single_layer, unsigned char **blob,
+                  int *n, lg_err *err) {
+  const lg_model *m = r->m;
   lg_map map;
   memset(&map, 0, sizeof map);
   map.version = LG_MAP_VERSION;
-  map.method = LG_METHOD_LEGRAD;
+  map.method = (lg_method)r->method->blob_id;
   map.gh = map.gw = g;
   map.patch = m->vision.patch;
   map.frame = *fr;
@@ -131,6 +132,8 @@ int lg_encode_map(const lg_model *m, const lg_frame *fr, const lg_layer_set *ls,
     if (grid[i] < lo) lo = grid[i];
     if (grid[i] > hi) hi = grid[i];
   }
+  int relu_opt = lg_method_option(r->method, "relu");
+  int relu = relu_opt >= 0 && r->opt[relu_opt] != 0;
   map.flags = (relu ? LG_MAP_F_RELU : 0) | (lo == hi ? LG_MAP_F_CONSTANT : 0) |
               (single_layer ? LG_MAP_F_SINGLE_LAYER : 0);
   unsigned char *raw = NULL;
@@ -144,6 +147,14 @@ int lg_encode_map(const lg_model *m, const lg_frame *fr, const lg_layer_set *ls,
   return 0;
 }
 
+/* Fills r's method fields for the LeGrad row with relu from legrad()'s options. */
+static void legrad_method_from_opts(lg_legrad_req *r) {
+  r->method = &lg_method_legrad;
+  lg_method_defaults(r->method, r->opt);
+  r->opt[lg_method_option(r->method, "relu")] = r->opts.relu;
+  lg_method_options_key(r->method, r->opt, r->options_key, sizeof r->options_key);
+}
+
 int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
                     lg_err *err) {
   memset(r, 0, sizeof *r);
@@ -155,6 +166,7 @@ int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg
   if (lg_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_RELU | LG_OPT_CACHE,
                     fn, 4, &r->opts, err))
     return -1;
+  legrad_method_from_opts(r);
   int lt = args[2] ? sqlite3_value_type(args[2]) : SQLITE_NULL;
   if (lt == SQLITE_FLOAT || lt == SQLITE_BLOB)  /* type errors before any model is loaded */
     return lg_arg_layers(args[2], fn, 3, 1, &r->ls, err);
@@ -166,21 +178,49 @@ int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg
   return 0;
 }
 
-int lg_legrad_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, float **grid_maps,
-                      float *scores, int *g, lg_frame *fr, lg_err *err) {
-  lg_vit_ws *ws = NULL;
-  *grid_maps = NULL;
-  if (lg_image_forward(c, r->m, r->img, r->n_img, r->size, r->mode, r->fn, 1, NULL, &ws, fr, err))
+int lg_explain_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
+                     lg_err *err) {
+  memset(r, 0, sizeof *r);
+  r->fn = fn;
+  int null_img = lg_arg_image(args[0], fn, 1, &r->img, &r->n_img, err);
+  if (null_img < 0) return -1;
+  int null_text = lg_arg_text(args[1], fn, 2, &r->text, err);
+  if (null_text < 0) return -1;
+  if (lg_arg_method(args[2], fn, 3, &r->method, err)) return -1;
+  lg_method_opts mo;
+  if (lg_explain_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_CACHE,
+                            r->method, fn, 4, &r->opts, &mo, err))
     return -1;
-  int G = ws->grid;
-  float *maps = malloc(sizeof(float) * (size_t)r->ls.n * (size_t)G * (size_t)G);
+  if (null_img || null_text) return 1;
+  r->m = lg_conn_model(c, r->opts.model, fn, err);
+  if (!r->m) return -1;
+  if (lg_opts_geometry(&r->opts, r->m, fn, 4, &r->size, &r->mode, err)) return -1;
+  if (lg_method_opts_resolve(&mo, r->m, fn, 4, r->opt, &r->ls, err)) return -1;
+  lg_method_options_key(r->method, r->opt, r->options_key, sizeof r->options_key);
+  return 0;
+}
+
+int lg_explain_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, float **grid_maps,
+                       float *scores, int *n_maps, int *g, lg_frame *fr, lg_err *err) {
+  lg_vit_ws *ws = NULL;
+  const lg_explain_method *me = r->method;
+  *grid_maps = NULL;
+  if (lg_image_forward(c, r->m, r->img, r->n_img, r->size, r->mode, lg_method_keep(me), r->fn, 1,
+                       NULL, &ws, fr, err))
+    return -1;
+  lg_explain_in in = {r->m, ws, t_emb, 1, &r->ls, r->opt};
+  int n = lg_method_n_maps(me, &in), G = ws->grid;
+  if (n < 1 || n > LG_MAX_LAYERS)
+    return lg_errf(err, "%s(): method '%s' gives %d maps (expected 1..%d)", r->fn, me->name, n,
+                   LG_MAX_LAYERS);
+  float *maps = malloc(sizeof(float) * (size_t)n * (size_t)G * (size_t)G);
   if (!maps) return lg_errf(err, "%s(): out of memory", r->fn);
-  lg_legrad_opts opt = {.relu = r->opts.relu};
-  if (lg_legrad_run(r->m, ws, t_emb, 1, &r->ls, &opt, maps, scores, err)) {
+  if (lg_explain_run(me, &in, maps, scores, err)) {
     free(maps);
     return lg_err_prefix(err, "%s()", r->fn);
   }
   *grid_maps = maps;
+  *n_maps = n;
   *g = G;
   return 0;
 }
