@@ -10,7 +10,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  ?= $(OPT) -g
 # The engine's layers (docs/architecture.md): one folder each, all on the include path, so sources
 # name headers by file name alone ("clip.h") and scripts/check_layers.sh checks the direction.
-ENGINE_LAYERS := core io text model nn explain eval maps
+ENGINE_LAYERS := core io text model nn eval maps explain
 ENGINE_INC := $(addprefix -Iengine/,$(ENGINE_LAYERS))
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fPIC \
            -D_GNU_SOURCE $(ENGINE_INC) $(PKG_CFLAGS) $(SAN)

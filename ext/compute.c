@@ -127,15 +127,10 @@ int lg_encode_map(const lg_legrad_req *r, const lg_frame *fr, const lg_layer_set
   memcpy(map.fingerprint, m->fingerprint, sizeof map.fingerprint);
   map.fingerprint[sizeof map.fingerprint - 1] = 0;
   map.grid = (float *)grid;
-  float lo = grid[0], hi = grid[0];
-  for (int i = 1; i < g * g; i++) {
-    if (grid[i] < lo) lo = grid[i];
-    if (grid[i] > hi) hi = grid[i];
-  }
   int relu_opt = lg_method_option(r->method, "relu");
   int relu = relu_opt >= 0 && r->opt[relu_opt] != 0;
-  map.flags = (relu ? LG_MAP_F_RELU : 0) | (lo == hi ? LG_MAP_F_CONSTANT : 0) |
-              (single_layer ? LG_MAP_F_SINGLE_LAYER : 0);
+  /* LG_MAP_F_CONSTANT is computed by the encoder from the grid. */
+  map.flags = (relu ? LG_MAP_F_RELU : 0) | (single_layer ? LG_MAP_F_SINGLE_LAYER : 0);
   unsigned char *raw = NULL;
   size_t n_raw = 0;
   if (lg_map_encode(&map, &raw, &n_raw, err)) return -1;

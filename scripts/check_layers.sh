@@ -10,9 +10,9 @@ LAYERS="core
 io text
 model
 nn
-explain
 eval
-maps"
+maps
+explain"
 cd "$(dirname "$0")/.." || exit 2
 
 rank_of() {  # rank_of LAYER -> line number in LAYERS (1 = lowest), empty when unknown

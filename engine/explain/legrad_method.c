@@ -6,6 +6,8 @@
 **   option relu (boolean, default true): clamp dS/dA at 0 before averaging (the official code).
 **   layers: the blocks whose maps are summed (default -2: the last two).
 */
+#include <stdint.h>
+
 #include "method.h"
 
 static int legrad_n_maps(const lg_explain_in *in) { return in->ls ? in->ls->n : 0; }
@@ -40,3 +42,13 @@ const lg_explain_method lg_method_legrad = {
     .scratch_bytes = legrad_scratch,
     .run = legrad_method_run,
 };
+
+int lg_legrad_final(const float *grid_maps, int n_layers, int grid, int patch, float *out,
+                    int *constant) {
+  if (constant) *constant = 0;
+  if (!grid_maps || !out || n_layers < 1 || grid < 1 || patch < 1) return -1;
+  if ((int64_t)grid * patch > 65536) return -1;
+  lg_upsample_sum(grid_maps, n_layers, grid, patch, out);
+  lg_minmax(out, (size_t)grid * patch * grid * patch, 0, constant);
+  return 0;
+}

@@ -167,7 +167,7 @@ def test_legrad_map_json(db):
                 exact += f32(g) == w
                 worst = max(worst, abs(f32(g) - w))
     print("legrad_map_json vs torch: %d/%d values bit-identical, max |diff| %.3g" % (exact, total, worst))
-    # The resampler (engine/explain/legrad_map.c) follows ATen's formula; torch's compiled kernel rounds
+    # The resampler (engine/maps/resample.c) follows ATen's formula; torch's compiled kernel rounds
     # differently in the last bit for about a third of the values (measured: 2/3 bit-identical,
     # max |diff| 2.4e-7 on values in [0, 1]), far below anything visible or metric-relevant.
     assert worst <= 3e-7
