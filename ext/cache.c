@@ -475,6 +475,7 @@ static int cache_blob_matches(const lg_cache_key *k, const void *blob, int n, fl
   if (!blob || n <= 0 || lg_map_decode(blob, (size_t)n, &m, NULL) != 0) return 0;
   int single = strcmp(k->method, "legrad_layer") == 0;
   int ok = strcmp(m.fingerprint, k->model) == 0 && (int)m.method == k->blob_id &&
+           strcmp(m.options, k->blob_options) == 0 &&
            m.gh == k->grid && m.gw == k->grid && m.patch == k->patch &&
            m.frame.size == k->size && m.frame.mode == k->mode &&
            ((m.flags & LG_MAP_F_RELU) != 0) == (k->relu != 0) &&
@@ -679,6 +680,7 @@ void lg_cache_key_init(lg_cache_key *k, const lg_legrad_req *r, const char *meth
   k->options = r->options_key;   /* the method's options, "relu=1" for LeGrad */
   k->method = method;
   k->blob_id = r->method->blob_id;
+  k->blob_options = r->method->options_in_flags ? "" : r->options_key;
   k->ls = r->ls;
   k->patch = r->m->vision.patch;
   k->grid = k->patch > 0 ? r->size / k->patch : 0;

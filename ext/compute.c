@@ -3,6 +3,7 @@
 ** No maths here beyond picking buffers: tokenizer.h, image.h, clip.h, legrad.h and mapblob.h do it.
 */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,6 +119,8 @@ int lg_encode_map(const lg_legrad_req *r, const lg_frame *fr, const lg_layer_set
   memset(&map, 0, sizeof map);
   map.version = LG_MAP_VERSION;
   map.method = (lg_method)r->method->blob_id;
+  if (!r->method->options_in_flags)
+    snprintf(map.options, sizeof map.options, "%s", r->options_key);
   map.gh = map.gw = g;
   map.patch = m->vision.patch;
   map.frame = *fr;

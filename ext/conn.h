@@ -223,6 +223,7 @@ typedef struct lg_cache_key {
   const char *options;   /* canonical remaining options, e.g. "relu=1"                     */
   const char *method;    /* the method's name (summed map) | "legrad_layer" (one layer)   */
   int blob_id;           /* the method's id in map blobs                                  */
+  const char *blob_options; /* the options text its blobs record ("" for LeGrad: flags)   */
   /* What a stored blob must record to answer this key (checked before a hit is returned). */
   lg_layer_set ls;       /* the layers of the map                                          */
   int grid, patch;       /* G = size / patch, the model's patch                            */

@@ -136,17 +136,24 @@ static void result_json(sqlite3_context *ctx, sqlite3_str *s) {
   sqlite3_result_subtype(ctx, JSON_SUBTYPE);
 }
 
+/* The name of a blob's method id: "external", or the method table's name; an id this build does
+** not know (a blob from a newer build) reads "unknown". */
 static const char *method_name(lg_method m) {
-  return m == LG_METHOD_LEGRAD ? "legrad" : "external";
+  if (m == LG_METHOD_EXTERNAL) return "external";
+  const lg_explain_method *me = lg_method_by_blob_id((int)m);
+  return me ? me->name : "unknown";
 }
 
 /*
 ** legrad_map_info(map) -> JSON object with every header field:
-**   {"version":1,"method":"legrad","grid":[gh,gw],"patch":16,"input":[H,W],
+**   {"version":1,"method":"legrad"[,"method_id":N][,"options":"start_layer=1"],
+**    "grid":[gh,gw],"patch":16,"input":[H,W],
 **    "frame":{"source":[w,h],"resize":[rw,rh],"crop":[cx,cy],"mode":"crop"} | null,
 **    "layers":[10,11],"score":0.25 | null,"fingerprint":"..." | null,
 **    "flags":{"relu":true,"constant":false,"single_layer":false,"normalised":false,
 **             "compressed":true},"bytes":N,"payload_bytes":N}
+** "options" (the method's parameters) is present when the blob records them (version 2);
+** "method_id" when the method is "unknown" to this build.
 */
 static void map_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   lg_map m;
@@ -155,9 +162,12 @@ static void map_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   lg_map_input_size(&m, &W, &H);
   int nbytes = sqlite3_value_bytes(argv[0]);
   sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-  sqlite3_str_appendf(s, "{\"version\":%d,\"method\":\"%s\",\"grid\":[%d,%d],\"patch\":%d,"
-                         "\"input\":[%d,%d],\"frame\":",
-                      m.version, method_name(m.method), m.gh, m.gw, m.patch, H, W);
+  const char *mname = method_name(m.method);
+  sqlite3_str_appendf(s, "{\"version\":%d,\"method\":\"%s\"", m.version, mname);
+  if (strcmp(mname, "unknown") == 0) sqlite3_str_appendf(s, ",\"method_id\":%d", (int)m.method);
+  if (m.options[0]) sqlite3_str_appendf(s, ",\"options\":\"%s\"", m.options);
+  sqlite3_str_appendf(s, ",\"grid\":[%d,%d],\"patch\":%d,\"input\":[%d,%d],\"frame\":", m.gh,
+                      m.gw, m.patch, H, W);
   const lg_frame *f = &m.frame;
   if (f->src_w == 0)
     sqlite3_str_appendall(s, "null");

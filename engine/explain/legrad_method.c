@@ -31,6 +31,7 @@ const lg_explain_method lg_method_legrad = {
                    "each chosen block's attention maps, ReLU, mean over heads and queries, "
                    "summed over the blocks",
     .blob_id = 1,
+    .options_in_flags = 1,
     .needs = LG_NEED_TEXT | LG_NEED_BACKWARD,
     .post = LG_POST_SUM,
     .has_layers = 1,

@@ -66,6 +66,9 @@ typedef struct lg_explain_method {
   const char *name;         /* SQL name: "legrad", ...                                       */
   const char *description;  /* one line for legrad_methods                                   */
   int blob_id;              /* method id recorded in map blobs (mapblob.h lg_method)         */
+  int options_in_flags;     /* 1: the blob's flags carry the options (LeGrad's relu), so the
+                               blob records no options text; 0: it records
+                               lg_method_options_key (docs/map-format.md)                    */
   unsigned needs;           /* LG_NEED_*                                                     */
   unsigned post;            /* LG_POST_*                                                     */
   int has_layers;           /* 1: takes a layer set (option "layers")                        */
