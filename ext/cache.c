@@ -673,7 +673,8 @@ void lg_cache_key_init(lg_cache_key *k, const lg_legrad_req *r, const char *meth
   k->fn = r->fn;
   k->model = r->m->fingerprint;
   lg_content_hash(r->img, (size_t)r->n_img, k->image);
-  k->prompt = r->text;
+  /* A prompt-independent method's map is shared by every prompt. */
+  k->prompt = (r->method->needs & LG_NEED_TEXT) ? r->text : "";
   lg_layers_key(&r->ls, k->layers, sizeof k->layers);
   k->size = r->size;
   k->resize = r->mode == LG_RESIZE_SQUASH ? "squash" : "crop";

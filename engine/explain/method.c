@@ -11,6 +11,8 @@
 /* One row per method, in the order legrad_methods lists them. */
 static const lg_explain_method *const methods[] = {
     &lg_method_legrad,
+    &lg_method_raw_attention,
+    &lg_method_rollout,
 };
 
 int lg_method_count(void) { return (int)(sizeof methods / sizeof methods[0]); }
@@ -102,11 +104,9 @@ int lg_explain_run(const lg_explain_method *me, const lg_explain_in *in, float *
   if (me->has_layers && (!in->ls || in->ls->n < 1))
     return lg_errf(err, "lg_explain_run(%s): the method needs a non-empty layer set", me->name);
   int L = in->m->vision.cfg.layers;
-  if (in->opt) {
-    double tmp[LG_METHOD_MAX_OPTS];
-    for (int k = 0; k < me->n_opts; k++)
-      if (lg_method_set_option(me, k, in->opt[k], L, tmp, err))
-        return lg_err_prefix(err, "lg_explain_run(%s)", me->name);
-  }
+  double tmp[LG_METHOD_MAX_OPTS];
+  for (int k = 0; k < me->n_opts; k++)  /* the defaults too: they may not fit a small model */
+    if (lg_method_set_option(me, k, in->opt ? in->opt[k] : me->opts[k].def, L, tmp, err))
+      return lg_err_prefix(err, "lg_explain_run(%s)", me->name);
   return me->run(in, grids, scores, err);
 }

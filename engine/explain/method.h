@@ -86,7 +86,9 @@ typedef struct lg_explain_method {
 } lg_explain_method;
 
 /* The rows of the table (one file each in engine/explain/). */
-extern const lg_explain_method lg_method_legrad;
+extern const lg_explain_method lg_method_legrad;        /* legrad_method.c */
+extern const lg_explain_method lg_method_raw_attention; /* raw_attention.c */
+extern const lg_explain_method lg_method_rollout;       /* rollout.c       */
 
 /* Number of methods and the i-th (0-based, table order); NULL when out of range. */
 int lg_method_count(void);

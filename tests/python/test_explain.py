@@ -89,3 +89,62 @@ def test_legrad_explain_errors(sdb):
     raises(sdb, "SELECT legrad_explain(?, 'a cat', 'legrad', '[1]')", (IMG,),
            "legrad_explain(): argument 4 (options) must be a JSON object like '{\"size\": 448}', "
            "found '[1]'")
+
+
+def test_legrad_explain_rollout(sdb):
+    L = sdb.execute("SELECT layers FROM legrad_models WHERE name = 'default'").fetchone()[0]
+    m = one(sdb, "SELECT legrad_explain(?, 'a cat', 'rollout', '{\"start_layer\": 1}')", IMG)
+    info = json.loads(one(sdb, "SELECT legrad_map_info(?)", m))
+    assert (info["version"], info["method"], info["options"], info["layers"], info["score"]) == \
+        (2, "rollout", "start_layer=1", [], None)
+    assert info["flags"]["relu"] is False
+    # start_layer defaults to 1; the map does not depend on the prompt (one cache entry for all).
+    assert one(sdb, "SELECT legrad_explain(?, 'a dog', 'rollout')", IMG) == m
+    assert one(sdb, "SELECT legrad_explain(?, 'a dog', 'rollout', '{\"cache\": false}')", IMG) == m
+    m0 = one(sdb, "SELECT legrad_explain(?, 'a cat', 'rollout', '{\"start_layer\": 0}')", IMG)
+    assert m0 != m
+    assert json.loads(one(sdb, "SELECT legrad_map_info(?)", m0))["options"] == "start_layer=0"
+    last = one(sdb, f"SELECT legrad_explain(?, 'a cat', 'rollout', '{{\"start_layer\": {L - 1}}}')",
+               IMG)
+    assert json.loads(one(sdb, "SELECT legrad_map_info(?)", last))["options"] == \
+        f"start_layer={L - 1}"
+    # Every map function and metric takes it.
+    assert one(sdb, "SELECT length(legrad_map_png(?)) > 0", m) == 1
+    final = json.loads(one(sdb, "SELECT legrad_map_json(?)", m))
+    assert min(min(r) for r in final) == 0 and max(max(r) for r in final) == 1
+    raises(sdb, "SELECT legrad_explain(?, 'a cat', 'rollout', ?)", (IMG, '{"start_layer": %d}' % L),
+           f"legrad_explain(): argument 4 (options) of method 'rollout': \"start_layer\" must be an "
+           f"integer from 0 to {L - 1}, found {L}")
+    raises(sdb, "SELECT legrad_explain(?, 'a cat', 'rollout', '{\"start_layer\": \"1\"}')", (IMG,),
+           "legrad_explain(): argument 4 (options): \"start_layer\" of method 'rollout' must be an "
+           "integer")
+    raises(sdb, "SELECT legrad_explain(?, 'a cat', 'rollout', '{\"relu\": false}')", (IMG,),
+           "legrad_explain(): argument 4 (options): \"relu\" does not apply to method 'rollout' "
+           "(its options: model, size, resize, cache, start_layer)")
+    raises(sdb, "SELECT legrad_explain(?, 'a cat', 'rollout', '{\"layers\": \"all\"}')", (IMG,),
+           "legrad_explain(): argument 4 (options): \"layers\" does not apply to method 'rollout' "
+           "(its options: model, size, resize, cache, start_layer)")
+    raises(sdb, "SELECT legrad_explain(?, 'a cat', 'legrad', '{\"start_layer\": 1}')", (IMG,),
+           "legrad_explain(): argument 4 (options): \"start_layer\" does not apply to method "
+           "'legrad' (its options: model, size, resize, cache, layers, relu)")
+
+
+def test_legrad_explain_raw_attention(sdb):
+    m = one(sdb, "SELECT legrad_explain(?, 'a cat', 'raw_attention')", IMG)
+    info = json.loads(one(sdb, "SELECT legrad_map_info(?)", m))
+    assert (info["version"], info["method"], info["layers"]) == (2, "raw_attention", [])
+    assert "options" not in info
+    g = json.loads(one(sdb, "SELECT legrad_map_grid(?)", m))
+    assert all(v >= 0 for r in g for v in r) and sum(v for r in g for v in r) <= 1 + 1e-6
+    assert one(sdb, "SELECT legrad_explain(?, 'a dog', 'raw_attention', '{\"size\": 128}')", IMG) != m
+    raises(sdb, "SELECT legrad_explain(?, 'a cat', 'raw_attention', '{\"start_layer\": 1}')",
+           (IMG,), "legrad_explain(): argument 4 (options): \"start_layer\" does not apply to "
+           "method 'raw_attention' (its options: model, size, resize, cache)")
+
+
+def test_legrad_explain_alternates_methods_on_one_forward(sdb):
+    """Methods that keep different attention maps share the connection's workspace correctly."""
+    a = [one(sdb, "SELECT legrad_explain(?, 'a cat', ?, '{\"cache\": false}')", IMG, meth)
+         for meth in ("legrad", "rollout", "raw_attention", "legrad", "rollout")]
+    assert a[0] == a[3] and a[1] == a[4]
+    assert a[0] == one(sdb, "SELECT legrad(?, 'a cat', -2, '{\"cache\": false}')", IMG)
