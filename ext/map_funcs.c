@@ -405,12 +405,25 @@ static int from_grid_options(sqlite3_context *ctx, const cJSON *o, lg_map *m) {
       m->patch = (int)it->valuedouble;
     } else if (!strcmp(k, "method")) {
       const char *v = cJSON_GetStringValue(it);
-      if (v && !strcmp(v, "legrad")) m->method = LG_METHOD_LEGRAD;
-      else if (v && !strcmp(v, "external")) m->method = LG_METHOD_EXTERNAL;
+      const lg_explain_method *me = v ? lg_method_find(v) : NULL;
+      if (v && !strcmp(v, "external")) m->method = LG_METHOD_EXTERNAL;
+      else if (me) m->method = (lg_method)me->blob_id;
       else {
-        lg_fn_error(ctx, "%s(): argument 2 (options): \"method\" must be \"legrad\" or \"external\"", fn);
+        char names[512];
+        lg_method_names(names, sizeof names);
+        lg_fn_error(ctx, "%s(): argument 2 (options): \"method\" must be \"external\" or a method "
+                         "name (%s)", fn, names);
         return -1;
       }
+    } else if (!strcmp(k, "options")) {
+      const char *v = cJSON_GetStringValue(it);
+      if (!v || strlen(v) > LG_MAP_MAX_OPTIONS) {
+        lg_fn_error(ctx, "%s(): argument 2 (options): \"options\" must be the method's options "
+                         "record, a string of at most %d bytes like \"start_layer=1\"", fn,
+                    LG_MAP_MAX_OPTIONS);
+        return -1;
+      }
+      memcpy(m->options, v, strlen(v) + 1);
     } else if (!strcmp(k, "layers")) {
       int n = cJSON_IsArray(it) ? cJSON_GetArraySize(it) : -1;
       if (n < 0 || n > LG_MAP_MAX_LAYERS) {
@@ -455,8 +468,9 @@ static int from_grid_options(sqlite3_context *ctx, const cJSON *o, lg_map *m) {
     } else if (!strcmp(k, "frame")) {
       frame = it;
     } else {
-      lg_fn_error(ctx, "%s(): argument 2 (options): unknown key \"%s\" (expected patch, method, layers, "
-                    "score, fingerprint, relu, normalised, single_layer, frame)", fn, k);
+      lg_fn_error(ctx, "%s(): argument 2 (options): unknown key \"%s\" (expected patch, method, "
+                    "options, layers, score, fingerprint, relu, normalised, single_layer, frame)",
+                  fn, k);
       return -1;
     }
   }
@@ -522,8 +536,9 @@ static int from_grid_options(sqlite3_context *ctx, const cJSON *o, lg_map *m) {
 /*
 ** legrad_map_from_grid(json_grid [, options]) -> a map blob (method "external" unless options say
 ** otherwise) from a JSON 2-D array of numbers: rows of equal length.  options (JSON object): patch
-** (default 1: the grid is at input resolution), method, layers, score, fingerprint, relu,
-** normalised, single_layer, frame ({"source":[w,h],"mode":"crop"} computes the crop like
+** (default 1: the grid is at input resolution), method ("external" or a name of legrad_methods),
+** options (the method's options record, "start_layer=1"; docs/map-format.md), layers, score,
+** fingerprint, relu, normalised, single_layer, frame ({"source":[w,h],"mode":"crop"} computes the crop like
 ** preprocessing; "resize"/"crop" give it explicitly).
 */
 static void map_from_grid_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {

@@ -148,3 +148,24 @@ def test_legrad_explain_alternates_methods_on_one_forward(sdb):
          for meth in ("legrad", "rollout", "raw_attention", "legrad", "rollout")]
     assert a[0] == a[3] and a[1] == a[4]
     assert a[0] == one(sdb, "SELECT legrad(?, 'a cat', -2, '{\"cache\": false}')", IMG)
+
+
+def test_map_from_grid_records_any_method(db):
+    """legrad_map_from_grid imports a grid as any method of the table, with its options record."""
+    m = one(db, "SELECT legrad_map_from_grid('[[0,1],[2,3]]', "
+                "'{\"method\": \"rollout\", \"options\": \"start_layer=1\", \"patch\": 4}')")
+    info = json.loads(one(db, "SELECT legrad_map_info(?)", m))
+    assert (info["version"], info["method"], info["options"]) == (2, "rollout", "start_layer=1")
+    m = one(db, "SELECT legrad_map_from_grid('[[0,1],[2,3]]', '{\"method\": \"raw_attention\"}')")
+    assert json.loads(one(db, "SELECT legrad_map_info(?)", m))["method"] == "raw_attention"
+    # LeGrad without an options record is still a version-1 blob.
+    m = one(db, "SELECT legrad_map_from_grid('[[0,1],[2,3]]', '{\"method\": \"legrad\"}')")
+    assert json.loads(one(db, "SELECT legrad_map_info(?)", m))["version"] == 1
+    names = ", ".join(r[0] for r in db.execute("SELECT name FROM legrad_methods"))
+    raises(db, "SELECT legrad_map_from_grid('[[1]]', '{\"method\": \"gradcam\"}')", (),
+           "legrad_map_from_grid(): argument 2 (options): \"method\" must be \"external\" or a "
+           f"method name ({names})")
+    raises(db, "SELECT legrad_map_from_grid('[[1]]', '{\"method\": \"rollout\", \"options\": "
+               "\"Start=1\"}')", (),
+           "legrad_map_from_grid(): cannot build the map: options record byte 0 is 0x53 "
+           "(expected a-z 0-9 _ = , . + -)")

@@ -76,8 +76,8 @@ def test_legrad_map_from_grid(db):
     raises(db, "SELECT legrad_map_from_grid('[[1]]', 3)", (),
            fn + "argument 2 (options) must be a JSON object, found INTEGER")
     raises(db, "SELECT legrad_map_from_grid('[[1]]', '{\"pach\":16}')", (),
-           fn + "argument 2 (options): unknown key \"pach\" (expected patch, method, layers, score, "
-                "fingerprint, relu, normalised, single_layer, frame)")
+           fn + "argument 2 (options): unknown key \"pach\" (expected patch, method, options, layers, "
+                "score, fingerprint, relu, normalised, single_layer, frame)")
     raises(db, "SELECT legrad_map_from_grid('[[1]]', '{\"patch\":0}')", (),
            fn + "argument 2 (options): \"patch\" must be an integer in 1..256")
     raises(db, "SELECT legrad_map_from_grid('[[1]]', '{\"layers\":[3,2]}')", (),
