@@ -226,9 +226,9 @@ int lg_method_opts_resolve(const lg_method_opts *mo, const lg_model *m, const ch
   const lg_explain_method *me = mo->me;
   int L = m->vision.cfg.layers;
   lg_method_defaults(me, opt);
-  for (int k = 0; k < me->n_opts; k++) {
-    if (!(mo->given & (1u << k))) continue;
-    if (lg_method_set_option(me, k, mo->raw[k], L, opt, err))
+  for (int k = 0; k < me->n_opts; k++) {  /* defaults too: they may not fit a small model */
+    double v = (mo->given & (1u << k)) ? mo->raw[k] : me->opts[k].def;
+    if (lg_method_set_option(me, k, v, L, opt, err))
       return lg_err_prefix(err, "%s(): argument %d (options) of method '%s'", fn, argno, me->name);
   }
   memset(ls, 0, sizeof *ls);
