@@ -6,7 +6,7 @@
 **   legrad(): argument 1 (image) must be a BLOB of encoded image bytes, found TEXT; pass the
 **   file's bytes (shell: readfile('path'); Python: open(path, 'rb').read())
 **   legrad(): argument 4 (options): unknown key "sise" (expected one of: model, size, resize, relu,
-**   cache)
+**   cache, on_error)
 **
 ** Options are a JSON object parsed with cJSON; unknown keys are errors so typos never pass
 ** silently.
@@ -41,7 +41,7 @@ void lg_result_err(sqlite3_context *ctx, const lg_err *err) {
 }
 
 /* The option names in mask order, for "expected one of" lists. */
-static const char *const opt_names[] = {"model", "size", "resize", "relu", "cache"};
+static const char *const opt_names[] = {"model", "size", "resize", "relu", "cache", "on_error"};
 
 /* Writes the names allowed by mask as "model, size, ..." into out. */
 static void opts_expected(unsigned allowed, char *out, size_t cap) {
@@ -188,6 +188,17 @@ static int opts_parse(sqlite3_value *v, unsigned allowed, lg_method_opts *mo, co
       }
     } else if (bit == LG_OPT_CACHE && cJSON_IsString(it) && strcmp(it->valuestring, "strict") == 0) {
       o->cache = LG_CACHE_STRICT;
+    } else if (bit == LG_OPT_ON_ERROR) {
+      if (cJSON_IsString(it) && strcmp(it->valuestring, "error") == 0) o->on_error_null = 0;
+      else if (cJSON_IsString(it) && strcmp(it->valuestring, "null") == 0) o->on_error_null = 1;
+      else {
+        lg_errf(err, "%s(): argument %d (options): \"on_error\" must be \"error\" (the default: "
+                     "a row that fails stops the statement) or \"null\" (it gives NULL and is "
+                     "listed in legrad_failures), found %.40s%s%s", fn, argno,
+                cJSON_IsString(it) ? "\"" : "", cJSON_IsString(it) ? it->valuestring : "a non-string",
+                cJSON_IsString(it) ? "\"" : "");
+        goto done;
+      }
     } else {
       int b = json_bool(it);
       if (b < 0 && bit == LG_OPT_CACHE) {
@@ -279,9 +290,12 @@ int lg_arg_image(sqlite3_value *v, const char *fn, int argno, const void **data,
                    fn, argno, lg_type_name(t));
   *data = sqlite3_value_blob(v);
   *n = sqlite3_value_bytes(v);
-  if (*n == 0)
-    return lg_errf(err, "%s(): argument %d (image) must be a BLOB of encoded image bytes, found an "
-                        "empty BLOB", fn, argno);
+  if (*n == 0) {  /* a value of the right type: a bad row (LG_ROW_FAILED), not a bad query */
+    *data = "";   /* an image of 0 bytes, not "no image" (lg_row) */
+    lg_errf(err, "%s(): argument %d (image) must be a BLOB of encoded image bytes, found an "
+                 "empty BLOB", fn, argno);
+    return LG_ROW_FAILED;
+  }
   return 0;
 }
 

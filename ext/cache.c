@@ -718,12 +718,13 @@ char *lg_cache_stats_json(lg_conn *c) {
   char *s = sqlite3_mprintf(
       "{\"hits\":%lld,\"misses\":%lld,\"writes\":%lld,\"rows\":%lld,\"bytes\":%lld,"
       "\"pending\":%d,\"mismatches\":%lld,\"skipped\":{\"%s\":%lld,\"%s\":%lld,\"%s\":%lld,"
-      "\"%s\":%lld,\"%s\":%lld}}",
+      "\"%s\":%lld,\"%s\":%lld},\"failures\":%lld}",
       (long long)q->hits, (long long)q->misses, (long long)q->writes,
       (long long)rows + q->n_pending, (long long)bytes + (long long)q->pending_bytes,
       q->n_pending, (long long)q->mismatches, skip_names[0], (long long)q->skipped[0],
       skip_names[1], (long long)q->skipped[1], skip_names[2], (long long)q->skipped[2],
-      skip_names[3], (long long)q->skipped[3], skip_names[4], (long long)q->skipped[4]);
+      skip_names[3], (long long)q->skipped[3], skip_names[4], (long long)q->skipped[4],
+      (long long)c->failures);
   pthread_mutex_unlock(&q->mu);
   return s;
 }

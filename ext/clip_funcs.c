@@ -10,7 +10,9 @@
 **   CREATE VIRTUAL TABLE v USING vec0(e float[512]);            -- sqlite-vec, if loaded
 **   INSERT INTO v SELECT rowid, clip_image_embedding(img) FROM photos;
 **
-** Options (JSON object): image functions take model, size, resize; text functions take model.
+** Options (JSON object): image functions take model, size, resize, on_error; text functions take
+** model, on_error.  {"on_error": "null"}: a row that fails on its data (an image that does not
+** decode, a prompt the tokenizer refuses) gives NULL and is listed in legrad_failures (failures.c).
 ** The embeddings are raw native-endian float32 arrays tagged with subtype 223, sqlite-vec's float32
 ** vector subtype, so vec0 tables and vec_* functions accept them directly.
 **
@@ -43,74 +45,87 @@ static void clip_result_vector(sqlite3_context *ctx, const float *v, int n) {
 }
 
 /*
-** Image embedding of argv[0] with the options in opt (argument number opt_argno) into a malloc'ed
-** [E] vector.  Returns NULL with err set, or NULL with *is_null = 1 for a NULL image.
+** Image embedding of img with the options in opt (argument number opt_argno) into *out, a
+** malloc'ed [E] vector, and *pm.  row receives the image and on_error option for lg_row_end.
+** Returns 0, 1 for a NULL image, -1 with err, or LG_ROW_FAILED with err (the image's bytes).
 */
-static float *clip_image_vec(sqlite3_context *ctx, sqlite3_value *img, sqlite3_value *opt,
-                             const char *fn, int opt_argno, lg_model **pm, int *is_null,
-                             lg_err *err) {
+static int clip_image_vec(sqlite3_context *ctx, sqlite3_value *img, sqlite3_value *opt,
+                          int opt_argno, lg_model **pm, float **out, lg_row *row, lg_err *err) {
   lg_conn *c = sqlite3_user_data(ctx);
-  const void *data = NULL;
-  int n = 0, size = 0;
+  const char *fn = row->fn;
+  int size = 0;
   lg_resize mode;
   lg_opts o;
-  *is_null = 0;
-  int null_img = lg_arg_image(img, fn, 1, &data, &n, err);
-  if (null_img < 0) return NULL;
-  lg_model *m = clip_model(c, opt, LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE, fn, opt_argno, &o,
-                           err);
-  if (!m) return NULL;
-  if (null_img) { *is_null = 1; return NULL; }
-  if (lg_opts_geometry(&o, m, fn, opt_argno, &size, &mode, err)) return NULL;
+  *out = NULL;
+  lg_err img_err;
+  int null_img = lg_arg_image(img, fn, 1, &row->img, &row->n_img, &img_err);
+  if (null_img == -1) { *err = img_err; return -1; }
+  if (lg_opts_parse(opt, LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_ON_ERROR, fn, opt_argno,
+                    &o, err))
+    return -1;
+  row->on_error_null = o.on_error_null;
+  lg_model *m = lg_conn_model(c, o.model, fn, err);
+  if (!m) return -1;
+  if (null_img == 1) return 1;
+  if (null_img == LG_ROW_FAILED) { *err = img_err; return LG_ROW_FAILED; }  /* an empty BLOB */
+  if (lg_opts_geometry(&o, m, fn, opt_argno, &size, &mode, err)) return -1;
   float *e = malloc(sizeof(float) * (size_t)m->embed_dim);
-  if (!e) { lg_errf(err, "%s(): out of memory", fn); return NULL; }
-  if (lg_image_forward(c, m, data, n, size, mode, LG_KEEP_DEFAULT, fn, 1, e, NULL, NULL, err)) { free(e); return NULL; }
+  if (!e) return lg_errf(err, "%s(): out of memory", fn);
+  int rc = lg_image_forward(c, m, row->img, row->n_img, size, mode, LG_KEEP_DEFAULT, fn, 1, e, NULL,
+                            NULL, err);
+  if (rc) { free(e); return rc; }
   *pm = m;
-  return e;
+  *out = e;
+  return 0;
 }
 
 /* clip_image_embedding(image [, options]) */
 static void clipImageEmbeddingFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   lg_err err = {{0}};
   lg_model *m = NULL;
-  int is_null = 0;
-  float *e = clip_image_vec(ctx, argv[0], argc > 1 ? argv[1] : NULL, "clip_image_embedding", 2, &m,
-                            &is_null, &err);
-  if (!e) {
-    if (is_null) sqlite3_result_null(ctx);
-    else lg_result_err(ctx, &err);
-    return;
-  }
-  clip_result_vector(ctx, e, m->embed_dim);
+  float *e = NULL;
+  lg_row row = {"clip_image_embedding", NULL, 0, NULL, 0};
+  int rc = clip_image_vec(ctx, argv[0], argc > 1 ? argv[1] : NULL, 2, &m, &e, &row, &err);
+  if (rc == 1) { sqlite3_result_null(ctx); return; }
+  int as_null = lg_row_end(sqlite3_user_data(ctx), &row, rc, &err);
+  if (rc == 0) clip_result_vector(ctx, e, m->embed_dim);
+  else if (as_null) sqlite3_result_null(ctx);
+  else lg_result_err(ctx, &err);
   free(e);
 }
 
 /*
-** The (text [, options]) arguments of clip_text_embedding() and clip_tokenize(): sets *text and *pm
-** and returns 0, or sets the result (an error, or NULL for a NULL text) and returns 1.
+** The (text [, options]) arguments of clip_text_embedding() and clip_tokenize(): sets row->text,
+** row->on_error_null and *pm and returns 0, or sets the result (an error, or NULL for a NULL text)
+** and returns 1.
 */
-static int clip_text_args(sqlite3_context *ctx, int argc, sqlite3_value **argv, const char *fn,
-                          const char **text, lg_model **pm, lg_err *err) {
+static int clip_text_args(sqlite3_context *ctx, int argc, sqlite3_value **argv, lg_row *row,
+                          lg_model **pm, lg_err *err) {
   lg_opts o;
-  int null_text = lg_arg_text(argv[0], fn, 1, text, err);
+  const char *fn = row->fn;
+  int null_text = lg_arg_text(argv[0], fn, 1, &row->text, err);
   if (null_text >= 0)
-    *pm = clip_model(sqlite3_user_data(ctx), argc > 1 ? argv[1] : NULL, LG_OPT_MODEL, fn, 2, &o, err);
+    *pm = clip_model(sqlite3_user_data(ctx), argc > 1 ? argv[1] : NULL,
+                     LG_OPT_MODEL | LG_OPT_ON_ERROR, fn, 2, &o, err);
   if (null_text < 0 || !*pm) { lg_result_err(ctx, err); return 1; }
   if (null_text) { sqlite3_result_null(ctx); return 1; }
+  row->on_error_null = o.on_error_null;
   return 0;
 }
 
 /* clip_text_embedding(text [, options]) */
 static void clipTextEmbeddingFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-  static const char fn[] = "clip_text_embedding";
   lg_err err = {{0}};
-  const char *text = NULL;
   lg_model *m = NULL;
-  if (clip_text_args(ctx, argc, argv, fn, &text, &m, &err)) return;
+  lg_row row = {"clip_text_embedding", NULL, 0, NULL, 0};
+  if (clip_text_args(ctx, argc, argv, &row, &m, &err)) return;
   float *e = malloc(sizeof(float) * (size_t)m->embed_dim);
   if (!e) { sqlite3_result_error_nomem(ctx); return; }
-  if (lg_text_embedding_cached(ctx, 0, m, text, fn, 1, e, &err)) lg_result_err(ctx, &err);
-  else clip_result_vector(ctx, e, m->embed_dim);
+  int rc = lg_text_embedding_cached(ctx, 0, m, row.text, row.fn, 1, e, &err);
+  int as_null = lg_row_end(sqlite3_user_data(ctx), &row, rc, &err);
+  if (rc == 0) clip_result_vector(ctx, e, m->embed_dim);
+  else if (as_null) sqlite3_result_null(ctx);
+  else lg_result_err(ctx, &err);
   free(e);
 }
 
@@ -118,29 +133,28 @@ static void clipTextEmbeddingFunc(sqlite3_context *ctx, int argc, sqlite3_value 
 static void clipSimilarityFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   static const char fn[] = "clip_similarity";
   lg_err err = {{0}};
-  const char *text = NULL;
   lg_model *m = NULL;
-  float *t = NULL;
-  int is_null = 0;
-  int null_text = lg_arg_text(argv[1], fn, 2, &text, &err);
+  float *t = NULL, *e = NULL;
+  lg_row row = {fn, NULL, 0, NULL, 0};
+  int null_text = lg_arg_text(argv[1], fn, 2, &row.text, &err);
   if (null_text < 0) { lg_result_err(ctx, &err); return; }
   if (null_text) {  /* still validate the other arguments' types */
     const void *d; int n;
-    if (lg_arg_image(argv[0], fn, 1, &d, &n, &err) < 0) { lg_result_err(ctx, &err); return; }
+    if (lg_arg_image(argv[0], fn, 1, &d, &n, &err) == -1) { lg_result_err(ctx, &err); return; }
     sqlite3_result_null(ctx);
     return;
   }
-  float *e = clip_image_vec(ctx, argv[0], argc > 2 ? argv[2] : NULL, fn, 3, &m, &is_null, &err);
-  if (!e) {
-    if (is_null) sqlite3_result_null(ctx);
-    else lg_result_err(ctx, &err);
-    return;
+  int rc = clip_image_vec(ctx, argv[0], argc > 2 ? argv[2] : NULL, 3, &m, &e, &row, &err);
+  if (rc == 1) { sqlite3_result_null(ctx); return; }
+  if (rc == 0) {
+    t = malloc(sizeof(float) * (size_t)m->embed_dim);
+    if (!t) rc = lg_errf(&err, "%s(): out of memory", fn);
+    else rc = lg_text_embedding_cached(ctx, 1, m, row.text, fn, 2, t, &err);
   }
-  t = malloc(sizeof(float) * (size_t)m->embed_dim);
-  if (!t) { sqlite3_result_error_nomem(ctx); goto done; }
-  if (lg_text_embedding_cached(ctx, 1, m, text, fn, 2, t, &err)) { lg_result_err(ctx, &err); goto done; }
-  sqlite3_result_double(ctx, lg_dot(e, t, m->embed_dim));
-done:
+  int as_null = lg_row_end(sqlite3_user_data(ctx), &row, rc, &err);
+  if (rc == 0) sqlite3_result_double(ctx, lg_dot(e, t, m->embed_dim));
+  else if (as_null) sqlite3_result_null(ctx);
+  else lg_result_err(ctx, &err);
   free(t);
   free(e);
 }
@@ -149,9 +163,9 @@ done:
 static void clipTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   static const char fn[] = "clip_tokenize";
   lg_err err = {{0}};
-  const char *text = NULL;
   lg_model *m = NULL;
-  if (clip_text_args(ctx, argc, argv, fn, &text, &m, &err)) return;
+  lg_row row = {fn, NULL, 0, NULL, 0};
+  if (clip_text_args(ctx, argc, argv, &row, &m, &err)) return;
   if (!m->tokenizer || m->text.ctx <= 0) {
     sqlite3_result_error(ctx, "clip_tokenize(): the model has no tokenizer", -1);
     return;
@@ -159,10 +173,17 @@ static void clipTokenizeFunc(sqlite3_context *ctx, int argc, sqlite3_value **arg
   int ctxlen = m->text.ctx, n_used = 0;
   int32_t *ids = malloc(sizeof(int32_t) * (size_t)ctxlen);
   if (!ids) { sqlite3_result_error_nomem(ctx); return; }
-  if (lg_tokenize(m->tokenizer, text, ids, ctxlen, &n_used, &err)) {
+  int rc = 0;
+  if (lg_tokenize(m->tokenizer, row.text, ids, ctxlen, &n_used, &err)) {
+    lg_err_strip_engine_name(&err);
     lg_err_prefix(&err, "%s(): argument 1 (text)", fn);
-    lg_result_err(ctx, &err);
+    rc = LG_ROW_FAILED;
+  }
+  int as_null = lg_row_end(sqlite3_user_data(ctx), &row, rc, &err);
+  if (rc) {
     free(ids);
+    if (as_null) sqlite3_result_null(ctx);
+    else lg_result_err(ctx, &err);
     return;
   }
   sqlite3_str *s = sqlite3_str_new(NULL);

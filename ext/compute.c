@@ -23,6 +23,7 @@ int lg_text_embedding(const lg_model *m, const char *text, const char *fn, int a
   if (lg_tokenize(m->tokenizer, text, ids, ctx, &n_used, err)) {
     lg_err_strip_engine_name(err);
     lg_err_prefix(err, "%s(): argument %d (text)", fn, argno);
+    rc = LG_ROW_FAILED;
     goto done;
   }
   if (lg_text_forward(m, ids, n_used, t_emb, err)) {
@@ -51,7 +52,8 @@ int lg_text_embedding_cached(sqlite3_context *ctx, int arg, const lg_model *m, c
     memcpy(out, aux->emb, sizeof(float) * (size_t)E);
     return 0;
   }
-  if (lg_text_embedding(m, text, fn, argno, out, err)) return -1;
+  int rc = lg_text_embedding(m, text, fn, argno, out, err);
+  if (rc) return rc;
   lg_text_aux *keep = sqlite3_malloc64(sizeof *keep + sizeof(float) * (size_t)E);
   if (keep) {
     memcpy(keep->fingerprint, m->fingerprint, sizeof keep->fingerprint);
@@ -88,6 +90,7 @@ int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int 
   if (lg_image_decode_limited(img, (size_t)n, &lim, &im, err)) {
     lg_err_strip_engine_name(err);
     lg_err_prefix(err, "%s(): argument %d (image) could not be decoded", fn, argno);
+    rc = LG_ROW_FAILED;
     goto done;
   }
   pixels = malloc(sizeof(float) * 3u * (size_t)size * (size_t)size);
@@ -95,9 +98,13 @@ int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int 
   if (lg_preprocess_stop(&im, &m->pre, size, mode, pixels, &slot->frame, &lim.stop, err)) {
     lg_err_strip_engine_name(err);
     lg_err_prefix(err, "%s(): argument %d (image)", fn, argno);
+    rc = LG_ROW_FAILED;
     goto done;
   }
-  if (lg_vit_forward(m, slot->ws, pixels, slot->emb, err)) { lg_err_prefix(err, "%s()", fn); goto done; }
+  lg_threads_begin(c, m, size);
+  int frc = lg_vit_forward(m, slot->ws, pixels, slot->emb, err);
+  lg_threads_end();
+  if (frc) { lg_err_prefix(err, "%s()", fn); goto done; }
   lg_l2_normalize(slot->emb, m->embed_dim);
   if (img_emb) memcpy(img_emb, slot->emb, sizeof(float) * (size_t)m->embed_dim);
   memcpy(slot->image, key, sizeof key);
@@ -157,18 +164,21 @@ int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg
                     lg_err *err) {
   memset(r, 0, sizeof *r);
   r->fn = fn;
-  int null_img = lg_arg_image(args[0], fn, 1, &r->img, &r->n_img, err);
-  if (null_img < 0) return -1;
+  lg_err img_err;
+  int null_img = lg_arg_image(args[0], fn, 1, &r->img, &r->n_img, &img_err);
+  if (null_img == -1) { *err = img_err; return -1; }
   int null_text = lg_arg_text(args[1], fn, 2, &r->text, err);
   if (null_text < 0) return -1;
-  if (lg_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_RELU | LG_OPT_CACHE,
-                    fn, 4, &r->opts, err))
+  if (lg_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_RELU | LG_OPT_CACHE |
+                    LG_OPT_ON_ERROR, fn, 4, &r->opts, err))
     return -1;
   legrad_method_from_opts(r);
   int lt = args[2] ? sqlite3_value_type(args[2]) : SQLITE_NULL;
   if (lt == SQLITE_FLOAT || lt == SQLITE_BLOB)  /* type errors before any model is loaded */
     return lg_arg_layers(args[2], fn, 3, 1, &r->ls, err);
-  if (null_img || null_text) return 1;
+  if (null_text) return 1;
+  if (null_img == LG_ROW_FAILED) { *err = img_err; return LG_ROW_FAILED; }  /* an empty BLOB */
+  if (null_img) return 1;
   r->m = lg_conn_model(c, r->opts.model, fn, err);
   if (!r->m) return -1;
   if (lg_opts_geometry(&r->opts, r->m, fn, 4, &r->size, &r->mode, err)) return -1;
@@ -180,16 +190,19 @@ int lg_explain_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], l
                      lg_err *err) {
   memset(r, 0, sizeof *r);
   r->fn = fn;
-  int null_img = lg_arg_image(args[0], fn, 1, &r->img, &r->n_img, err);
-  if (null_img < 0) return -1;
+  lg_err img_err;
+  int null_img = lg_arg_image(args[0], fn, 1, &r->img, &r->n_img, &img_err);
+  if (null_img == -1) { *err = img_err; return -1; }
   int null_text = lg_arg_text(args[1], fn, 2, &r->text, err);
   if (null_text < 0) return -1;
   if (lg_arg_method(args[2], fn, 3, &r->method, err)) return -1;
   lg_method_opts mo;
-  if (lg_explain_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_CACHE,
-                            r->method, fn, 4, &r->opts, &mo, err))
+  if (lg_explain_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_CACHE |
+                            LG_OPT_ON_ERROR, r->method, fn, 4, &r->opts, &mo, err))
     return -1;
-  if (null_img || null_text) return 1;
+  if (null_text) return 1;
+  if (null_img == LG_ROW_FAILED) { *err = img_err; return LG_ROW_FAILED; }  /* an empty BLOB */
+  if (null_img) return 1;
   r->m = lg_conn_model(c, r->opts.model, fn, err);
   if (!r->m) return -1;
   if (lg_opts_geometry(&r->opts, r->m, fn, 4, &r->size, &r->mode, err)) return -1;
@@ -203,9 +216,9 @@ int lg_explain_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, f
   lg_vit_ws *ws = NULL;
   const lg_explain_method *me = r->method;
   *grid_maps = NULL;
-  if (lg_image_forward(c, r->m, r->img, r->n_img, r->size, r->mode, lg_method_keep(me), r->fn, 1,
-                       NULL, &ws, fr, err))
-    return -1;
+  int rc = lg_image_forward(c, r->m, r->img, r->n_img, r->size, r->mode, lg_method_keep(me), r->fn,
+                            1, NULL, &ws, fr, err);
+  if (rc) return rc;
   lg_explain_in in = {r->m, ws, t_emb, 1, &r->ls, r->opt};
   int n = lg_method_n_maps(me, &in), G = ws->grid;
   if (n < 1 || n > LG_MAX_LAYERS)
@@ -213,7 +226,10 @@ int lg_explain_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, f
                    LG_MAX_LAYERS);
   float *maps = malloc(sizeof(float) * (size_t)n * (size_t)G * (size_t)G);
   if (!maps) return lg_errf(err, "%s(): out of memory", r->fn);
-  if (lg_explain_run(me, &in, maps, scores, err)) {
+  lg_threads_begin(c, r->m, r->size);  /* the method's own products (LeGrad's backward) */
+  rc = lg_explain_run(me, &in, maps, scores, err);
+  lg_threads_end();
+  if (rc) {
     free(maps);
     return lg_err_prefix(err, "%s()", r->fn);
   }

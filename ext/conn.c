@@ -27,6 +27,8 @@ lg_conn *lg_conn_new(sqlite3 *db) {
   memset(c, 0, sizeof *c);
   c->db = db;
   c->next_id = 1;
+  c->failure_next = 1;
+  lg_progress_from_env(c);
   return c;
 }
 
@@ -67,6 +69,7 @@ void lg_conn_free(void *p) {
     sqlite3_free(e);
   }
   lg_registry_release(c->implicit);
+  lg_failures_free(c);
   sqlite3_free(c);
 }
 

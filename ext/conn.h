@@ -63,6 +63,31 @@ typedef struct lg_ws_slot {
   float *emb;                /* [E] that image's L2-normalised embedding (valid with image[]) */
 } lg_ws_slot;
 
+/* One failed row (failures.c), as listed by legrad_failures. */
+typedef struct lg_failure {
+  sqlite3_int64 seq;         /* 1, 2, ... per connection; 0 = empty or deleted slot          */
+  sqlite3_int64 time;        /* unix seconds                                                */
+  const char *fn;            /* static function name                                        */
+  char *message;             /* sqlite3_malloc'ed, the full error message                    */
+  int nulled;                /* 1 = on_error "null" gave NULL, 0 = the statement failed      */
+  sqlite3_int64 image_bytes; /* -1 = the function has no image argument                     */
+  const char *image_format;  /* lg_image_probe format, static                                */
+  long long image_w, image_h;/* 0 = the header does not say                                  */
+  char image_hash[33];       /* lg_content_hash, "" without an image                         */
+  char *prompt;              /* sqlite3_malloc'ed (at most LG_FAILURE_PROMPT_MAX bytes) or NULL */
+} lg_failure;
+
+#define LG_FAILURES_MAX 10000      /* failures kept per connection (oldest dropped first)   */
+#define LG_FAILURE_PROMPT_MAX 1000 /* bytes of the prompt kept with a failure               */
+
+/* legrad_progress() state (progress.c). */
+typedef struct lg_progress {
+  double every;              /* seconds between lines; 0 = off                               */
+  sqlite3_int64 total;       /* expected calls, 0 = unknown                                  */
+  sqlite3_int64 calls, failed;
+  double t0, last, t_end;    /* monotonic seconds: first counted call, last line, last call  */
+} lg_progress;
+
 struct lg_conn {
   sqlite3 *db;
   lg_named_model *models;    /* registered models, in insertion order                       */
@@ -71,6 +96,12 @@ struct lg_conn {
   lg_ws_slot ws[LG_WS_SLOTS];
   uint64_t tick;
   struct lg_cache *cache;    /* the map cache's connections, queue and counters (cache.c)    */
+  sqlite3_int64 failures;    /* rows that failed on their data (legrad_cache_stats())          */
+  lg_failure *failure_ring;  /* [LG_FAILURES_MAX], slot (seq - 1) % LG_FAILURES_MAX; lazily made */
+  sqlite3_int64 failure_next;/* seq of the next failure                                       */
+  lg_progress progress;
+  int threads_last;          /* BLAS threads of the latest computation (threads.c)           */
+  char threads_why[96];      /* why: "auto: ...", "LEGRAD_THREADS=2", ...; "" = none yet     */
 };
 
 lg_conn *lg_conn_new(sqlite3 *db);
@@ -91,7 +122,8 @@ lg_ws_slot *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_keep k
 /* ---- args.c: argument parsing --------------------------------------------------------------- */
 
 enum {
-  LG_OPT_MODEL = 1, LG_OPT_SIZE = 2, LG_OPT_RESIZE = 4, LG_OPT_RELU = 8, LG_OPT_CACHE = 16
+  LG_OPT_MODEL = 1, LG_OPT_SIZE = 2, LG_OPT_RESIZE = 4, LG_OPT_RELU = 8, LG_OPT_CACHE = 16,
+  LG_OPT_ON_ERROR = 32
 };
 
 enum { LG_CACHE_OFF = 0, LG_CACHE_ON = 1, LG_CACHE_STRICT = 2 };
@@ -103,6 +135,7 @@ typedef struct lg_opts {
   int relu;            /* 1 = clamp gradients at 0 (official)                            */
   int cache;           /* 0 = bypass, LG_CACHE_ON = consult/fill legrad_cache, LG_CACHE_STRICT
                           = as LG_CACHE_ON, and a map that cannot be stored is an error      */
+  int on_error_null;   /* 1 = {"on_error": "null"}: a row whose data fails gives NULL     */
 } lg_opts;
 
 /* Parses a JSON options object (NULL value -> defaults).  allowed: LG_OPT_* mask.  Errors read
@@ -112,7 +145,8 @@ int lg_opts_parse(sqlite3_value *v, unsigned allowed, const char *fn, int argno,
 /* How a message tells the user to pass a file's bytes, in any host (shell, Python, ...). */
 #define LG_FILE_BYTES_HINT \
   "pass the file's bytes (shell: readfile('path'); Python: open(path, 'rb').read())"
-/* The image argument must be a BLOB; sets *data and *n (data not copied).  Returns 1 when NULL. */
+/* The image argument must be a BLOB; sets *data and *n (data not copied).  Returns 1 when NULL,
+** -1 for another type, LG_ROW_FAILED for an empty BLOB (a bad row, see failures.c). */
 int lg_arg_image(sqlite3_value *v, const char *fn, int argno, const void **data, int *n,
                  lg_err *err);
 /* The text argument must be TEXT (numbers are accepted as their text).  Returns 1 when NULL. */
@@ -152,7 +186,8 @@ int lg_opts_geometry(const lg_opts *o, const lg_model *m, const char *fn, int ar
 
 /* ---- compute.c: the engine calls ------------------------------------------------------------ */
 
-/* t_emb [E] = normalize(text tower(tokenize(text))).  Errors are prefixed with "fn(): ". */
+/* t_emb [E] = normalize(text tower(tokenize(text))).  Errors are prefixed with "fn(): "; a prompt
+** the tokenizer refuses returns LG_ROW_FAILED. */
 int lg_text_embedding(const lg_model *m, const char *text, const char *fn, int argno, float *t_emb,
                       lg_err *err);
 /* As lg_text_embedding, for the SQL argument index arg (0-based) of a scalar function: a constant
@@ -162,7 +197,8 @@ int lg_text_embedding_cached(sqlite3_context *ctx, int arg, const lg_model *m, c
                              const char *fn, int argno, float *out, lg_err *err);
 /* Decodes + preprocesses the image and runs the vision tower in the connection's workspace for
 ** (m, size) keeping at least keep (lg_method_keep).  img_emb [E] (L2-normalised) may be NULL;
-** *ws_out / *frame receive the workspace and the frame.  Decoding errors read "fn(): argument N (image) could not be decoded: ...".
+** *ws_out / *frame receive the workspace and the frame.  Decoding errors read "fn(): argument N
+** (image) could not be decoded: ..."; they and preprocessing errors return LG_ROW_FAILED.
 ** When the workspace already holds the forward of the same image bytes in the same mode (e.g. the
 ** previous row explained or embedded the same image with another prompt), nothing is recomputed:
 ** the slot keeps that forward's embedding too. */
@@ -194,7 +230,8 @@ int lg_encode_map(const lg_legrad_req *r, const lg_frame *fr, const lg_layer_set
 
 /* Parses args[0..3] (image, text, layers, options; a NULL pointer = argument absent) of legrad()
 ** and legrad_layers(): the LeGrad row with relu from the options.  Returns 0, 1 when image or
-** text is SQL NULL (the result is NULL / no rows), or -1 with err. */
+** text is SQL NULL (the result is NULL / no rows), -1 with err, or LG_ROW_FAILED with err for an
+** empty image BLOB (r->opts is parsed then, r->m is NULL). */
 int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
                     lg_err *err);
 /* Parses legrad_explain()'s args[0..3] (image, text, method, options; NULL = absent).  Same
@@ -203,12 +240,16 @@ int lg_explain_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], l
                      lg_err *err);
 /* Forward + r's method with text embedding t_emb [E] (NULL for a method without LG_NEED_TEXT).
 ** *grid_maps [*n_maps, G, G] is malloc'ed; scores [*n_maps] (room for LG_MAX_LAYERS); *g = G;
-** *fr = the preprocessing frame. */
+** *fr = the preprocessing frame.  Returns 0, -1 or LG_ROW_FAILED. */
 int lg_explain_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, float **grid_maps,
                        float *scores, int *n_maps, int *g, lg_frame *fr, lg_err *err);
 /* The map of r as a SQL result: cache lookup, text embedding (kept as auxdata on SQL argument
-** text_arg), forward, the method, its post-processing (LG_POST_SUM), encoding, cache write. */
-void lg_explain_result(sqlite3_context *ctx, lg_conn *c, const lg_legrad_req *r, int text_arg);
+** text_arg), forward, the method, its post-processing (LG_POST_SUM), encoding, cache write; ends
+** the row with lg_row_end (a row that fails on its data under {"on_error": "null"} gives NULL).
+** parse_rc: what lg_legrad_parse / lg_explain_parse returned other than 1 (0, or -1 /
+** LG_ROW_FAILED with the message in *parse_err), so that a failed parse ends its row the same way. */
+void lg_explain_result(sqlite3_context *ctx, lg_conn *c, const lg_legrad_req *r, int parse_rc,
+                       const lg_err *parse_err, int text_arg);
 
 /* ---- cache.c: the persistent legrad_cache table ---------------------------------------------- */
 
@@ -254,6 +295,51 @@ void lg_cache_key_layer(lg_cache_key *k, int idx);
 /* legrad_cache_stats() JSON and legrad_cache_clear() row count (cache.c). */
 char *lg_cache_stats_json(lg_conn *c);
 int lg_cache_clear(lg_conn *c, sqlite3_int64 *n_deleted, lg_err *err);
+
+/* ---- failures.c: one bad row does not sink a batch ------------------------------------------- */
+
+/* Return code of the compute helpers when the failure lies in the row's data (an image that does
+** not decode or is too large, an empty image BLOB, a prompt the tokenizer refuses), as opposed to
+** the query (argument types, options, layers, model) or the machine (out of memory). */
+#define LG_ROW_FAILED (-2)
+
+/* The inputs of one call of a computing function, to identify its row in failure reports. */
+typedef struct lg_row {
+  const char *fn;            /* static function name                                      */
+  const void *img;           /* encoded image bytes, NULL when there is none              */
+  int n_img;
+  const char *text;          /* prompt, NULL when there is none                           */
+  int on_error_null;         /* the call's {"on_error": "null"}                           */
+} lg_row;
+
+/* Ends one call of a computing function (rc 0 = success, else err holds its message): counts it
+** for legrad_progress(), and when rc is LG_ROW_FAILED appends the row's identification to err
+** ("... [image: 1234 bytes, png 640x480, hash 0123...]"), records the failure for
+** legrad_failures and returns 1 if the call asked for on_error "null" (the caller returns NULL, or
+** no rows).  Returns 0 otherwise (on failure the caller raises err). */
+int lg_row_end(lg_conn *c, const lg_row *row, int rc, lg_err *err);
+/* Frees the failure ring (lg_conn_free). */
+void lg_failures_free(lg_conn *c);
+/* legrad_failures table and legrad_failures_clear() (failures.c); legrad_progress() (progress.c). */
+int lg_register_failures(sqlite3 *db, lg_conn *c);
+int lg_register_progress(sqlite3 *db, lg_conn *c);
+/* Counts one call for legrad_progress() and prints a line when it is due (progress.c). */
+void lg_progress_count(lg_conn *c, int failed);
+/* Reads $LEGRAD_PROGRESS ("seconds[,total]") into c->progress (progress.c, from lg_conn_new). */
+void lg_progress_from_env(lg_conn *c);
+
+/* ---- threads.c: BLAS threads per computation ------------------------------------------------- */
+
+/* Forward cost, in GFLOP, below which one BLAS thread is used (docs/benchmarks.md). */
+#define LG_THREADS_SMALL_GFLOP 2
+/* GFLOP (multiply-add = 2) of one image forward of m at input side size. */
+double lg_forward_gflop(const lg_model *m, int size);
+/* Sets the BLAS thread count for a computation of m at size (the policy is in threads.c) and
+** counts it as in progress until lg_threads_end(). */
+void lg_threads_begin(lg_conn *c, const lg_model *m, int size);
+void lg_threads_end(void);
+/* The "threads:" line of legrad_debug() for connection c (NULL = none), sqlite3_malloc'ed. */
+char *lg_threads_describe(const lg_conn *c);
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 

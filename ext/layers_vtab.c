@@ -13,7 +13,8 @@
 **   map     a single-layer map blob (flag SINGLE_LAYER) of that layer's raw grid
 ** The arguments mean what they mean for legrad(); layers defaults to -2 (the last two blocks).
 ** Each layer's map is cached in legrad_cache under method 'legrad_layer' and the single layer, so
-** a later legrad_layers() with any layer set reuses it.  NULL image or text gives no rows.
+** a later legrad_layers() with any layer set reuses it.  NULL image or text gives no rows; so does
+** a row that fails on its data under {"on_error": "null"} (failures.c).
 **
 ** HOW IT WORKS
 **   Eponymous-only module (xCreate = 0) following ext/misc/series.c: the hidden columns are the
@@ -131,7 +132,7 @@ static int layersClose(sqlite3_vtab_cursor *pCur) {
 
 /*
 ** Fills cur->rows for request r: every layer from the cache when all are there, else one forward
-** and LeGrad for the whole set, storing each layer's map.
+** and LeGrad for the whole set, storing each layer's map.  Returns 0, -1 or LG_ROW_FAILED.
 */
 static int layers_fill(layers_cursor *cur, lg_conn *c, const lg_legrad_req *r, lg_err *err) {
   int n = r->ls.n, rc = -1;
@@ -160,11 +161,12 @@ static int layers_fill(layers_cursor *cur, lg_conn *c, const lg_legrad_req *r, l
   if (hits == n) { rc = 0; goto done; }
   t_emb = malloc(sizeof(float) * (size_t)r->m->embed_dim);
   if (!t_emb) { lg_errf(err, "legrad_layers(): out of memory"); goto done; }
-  if (lg_text_embedding(r->m, r->text, r->fn, 2, t_emb, err)) goto done;
+  if ((rc = lg_text_embedding(r->m, r->text, r->fn, 2, t_emb, err)) != 0) goto done;
   float scores[LG_MAX_LAYERS];
   int G = 0, n_maps = 0;
   lg_frame fr;
-  if (lg_explain_compute(c, r, t_emb, &maps, scores, &n_maps, &G, &fr, err)) goto done;
+  if ((rc = lg_explain_compute(c, r, t_emb, &maps, scores, &n_maps, &G, &fr, err)) != 0) goto done;
+  rc = -1;
   for (int k = 0; k < n; k++) {
     layers_row *row = &cur->rows[k];
     if (row->map) continue;
@@ -198,10 +200,14 @@ static int layersFilter(sqlite3_vtab_cursor *pCur, int idxNum, const char *idxSt
   for (int a = 0; a < LAYERS_NARG && j < argc; a++)
     if (idxNum & (1 << a)) args[a] = argv[j++];
   lg_legrad_req r;
-  int prc = lg_legrad_parse(v->c, "legrad_layers", args, &r, &err);
-  if (prc == 1) return SQLITE_OK;  /* NULL image or text: no rows */
-  if (prc == 0 && layers_fill(cur, v->c, &r, &err) == 0) return SQLITE_OK;
+  int rc = lg_legrad_parse(v->c, "legrad_layers", args, &r, &err);
+  if (rc == 1) return SQLITE_OK;  /* NULL image or text: no rows */
+  if (rc == 0) rc = layers_fill(cur, v->c, &r, &err);
+  int as_null = lg_row_end(v->c, &(lg_row){"legrad_layers", r.img, r.n_img, r.text,
+                                           r.opts.on_error_null}, rc, &err);
+  if (rc == 0) return SQLITE_OK;
   layers_reset(cur);
+  if (as_null) return SQLITE_OK;  /* the row failed on its data: no rows, as asked */
   sqlite3_free(pCur->pVtab->zErrMsg);
   pCur->pVtab->zErrMsg = sqlite3_mprintf("%s", err.msg);
   return SQLITE_ERROR;

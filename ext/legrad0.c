@@ -21,6 +21,8 @@
 **   legrad_map_*                                           map_funcs.c
 **   metric functions                                       metric_funcs.c
 ** and creates temp.legrad_models (models_vtab.c: registration without a write on main).
+**   legrad_failures, legrad_failures_clear(), legrad_image_hash()  failures.c
+**   legrad_progress()                                      progress.c
 */
 #ifndef SQLITE_CORE
 #include <sqlite3ext.h>
@@ -60,7 +62,8 @@ static void legradVersionFunc(sqlite3_context *ctx, int argc, sqlite3_value **ar
 
 /*
 ** legrad_debug(): one "key: value" line per fact: version, build date, compiler, optimisation and
-** sanitizer flags, BLAS configuration and threads, and the versions of the libraries in use.
+** sanitizer flags, BLAS configuration and threads, the BLAS thread policy and this connection's
+** latest choice (threads.c), and the versions of the libraries in use.
 */
 static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   (void)argc; (void)argv;
@@ -80,10 +83,12 @@ static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
   lg_interrupt intr;
   lg_image_limits lim;
   int can_stop = lg_image_limits_for_db(sqlite3_context_db_handle(ctx), &intr, &lim);
+  char *threads = lg_threads_describe(sqlite3_user_data(ctx));
   char *s = sqlite3_mprintf(
       "version: v%s\n"
       "build: %s %s, gcc %s, %s, sanitizers: %s, %s\n"
       "blas: %s, threads %d\n"
+      "threads: %s\n"
       "sqlite: %s (compiled against %s)\n"
       "zlib: %s\n"
       "cjson: %s\n"
@@ -99,10 +104,12 @@ static void legradDebugFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv
 #else
       "loadable",
 #endif
-      openblas_get_config(), openblas_get_num_threads(), sqlite3_libversion(), SQLITE_VERSION,
-      zlibVersion(), cJSON_Version(), utf8proc_version(), LG_JPEG_VERSION, webp >> 16, (webp >> 8) & 0xff,
-      webp & 0xff, can_stop ? "yes (sqlite3_is_interrupted)" : "no (needs SQLite 3.41 or later)",
+      openblas_get_config(), openblas_get_num_threads(), threads ? threads : "?",
+      sqlite3_libversion(), SQLITE_VERSION, zlibVersion(), cJSON_Version(), utf8proc_version(),
+      LG_JPEG_VERSION, webp >> 16, (webp >> 8) & 0xff, webp & 0xff,
+      can_stop ? "yes (sqlite3_is_interrupted)" : "no (needs SQLite 3.41 or later)",
       lg_registry_loaded());
+  sqlite3_free(threads);
   if (!s) { sqlite3_result_error_nomem(ctx); return; }
   sqlite3_result_text(ctx, s, -1, sqlite3_free);
 }
@@ -142,6 +149,8 @@ int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
   if (legrad_already_loaded(db)) return SQLITE_OK;
   static const lg_func_def funcs[] = {
       {"legrad_version", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS | SQLITE_DETERMINISTIC, legradVersionFunc},
+  };
+  static const lg_func_def debug_funcs[] = {  /* user data: the connection's lg_conn */
       {"legrad_debug", 0, SQLITE_UTF8 | SQLITE_INNOCUOUS, legradDebugFunc},
   };
   const char *step = "legrad_version/legrad_debug";
@@ -154,6 +163,10 @@ int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
     /* From here on the module's destructor owns c (it frees it even when registration fails). */
     else rc = lg_register_models_module(db, c);
   }
+  if (rc == SQLITE_OK) {
+    step = "legrad_version/legrad_debug";
+    rc = lg_create_functions(db, debug_funcs, sizeof debug_funcs / sizeof debug_funcs[0], c);
+  }
   if (rc == SQLITE_OK) { step = "legrad"; rc = lg_register_legrad_functions(db, c); }
   if (rc == SQLITE_OK) { step = "legrad_explain"; rc = lg_register_explain_functions(db, c); }
   if (rc == SQLITE_OK) { step = "legrad_methods"; rc = lg_register_methods_module(db); }
@@ -161,6 +174,8 @@ int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
   if (rc == SQLITE_OK) { step = "clip functions"; rc = lg_register_clip_functions(db, c); }
   if (rc == SQLITE_OK) { step = "map functions"; rc = lg_register_map_functions(db); }
   if (rc == SQLITE_OK) { step = "metric functions"; rc = lg_register_metric_functions(db); }
+  if (rc == SQLITE_OK) { step = "legrad_failures"; rc = lg_register_failures(db, c); }
+  if (rc == SQLITE_OK) { step = "legrad_progress"; rc = lg_register_progress(db, c); }
   if (rc != SQLITE_OK) {
     *pzErrMsg = sqlite3_mprintf("legrad0: error registering %s: %s", step, sqlite3_errmsg(db));
     return rc;

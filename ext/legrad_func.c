@@ -1,7 +1,7 @@
 /*
 ** legrad(image, text [, layers [, options]])  -> map blob (docs/map-format.md)
 ** legrad_cache_stats()                        -> '{"hits":..,"misses":..,"writes":..,"rows":..,"bytes":..,
-**                                                  "pending":..,"mismatches":..,"skipped":{..}}'
+**                                                  "pending":..,"mismatches":..,"skipped":{..},"failures":..}'
 ** legrad_cache_clear()                        -> number of cached maps deleted
 **
 **   SELECT legrad(readfile('cat.jpg'), 'a photo of a cat');
@@ -43,8 +43,7 @@ static void legradFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   lg_legrad_req r;
   int prc = lg_legrad_parse(c, "legrad", args, &r, &err);
   if (prc == 1) { sqlite3_result_null(ctx); return; }
-  if (prc) { lg_result_err(ctx, &err); return; }
-  lg_explain_result(ctx, c, &r, 1);
+  lg_explain_result(ctx, c, &r, prc, &err, 1);
 }
 
 /* legrad_cache_stats() */

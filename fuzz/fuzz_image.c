@@ -1,7 +1,7 @@
 /*
-** libFuzzer target for the image path: lg_image_decode (JPEG via libjpeg-turbo, WebP via libwebp,
-** PNG/BMP/GIF via stb_image; header checks, pixel and JPEG scan limits) followed by
-** lg_preprocess_u8 in both modes.
+** libFuzzer target for the image path: lg_image_probe (header sniffing for failure reports),
+** lg_image_decode (JPEG via libjpeg-turbo, WebP via libwebp, PNG/BMP/GIF via stb_image; header
+** checks, pixel and JPEG scan limits) followed by lg_preprocess_u8 in both modes.
 **
 **   make fuzz && nice build/fuzz/fuzz_image -max_total_time=300 -max_len=65536 fuzz/corpus/image
 **
@@ -29,6 +29,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lg_err err = {{0}};
   lg_image img;
+  lg_image_info info;  /* the header probe used in failure reports never fails */
+  lg_image_probe(data, size, &info);
+  REQUIRE(info.format != NULL && info.width >= 0 && info.height >= 0);
   if (lg_image_decode(data, size, &img, &err) != 0) {
     REQUIRE(err.msg[0] != 0);
     REQUIRE(img.rgb == NULL && img.alpha == NULL);

@@ -99,6 +99,15 @@ int lg_image_decode_limited(const void *data, size_t n, const lg_image_limits *l
                             lg_err *err);
 /* lg_image_decode_limited with the default limits and no cancellation. */
 int lg_image_decode(const void *data, size_t n, lg_image *out, lg_err *err);
+
+/* What the first bytes of an encoded image say, without decoding it (for error reports). */
+typedef struct lg_image_info {
+  const char *format;        /* "jpeg" | "png" | "webp" | "gif" | "bmp" | "unknown" (static)  */
+  long long width, height;   /* pixels from the header, 0 when the header does not say        */
+} lg_image_info;
+/* Sniffs the format from the magic bytes and reads the size from the header when it is there
+** (PNG IHDR, GIF screen, BMP info header, JPEG first SOFn, WebP VP8/VP8L/VP8X).  Never fails. */
+void lg_image_probe(const void *data, size_t n, lg_image_info *info);
 void lg_image_free(lg_image *img);
 
 /* Pillow's CMYK -> RGB conversion (cmyk2rgb): c' = (255-k) - (c*(255-k))/255 with Pillow's

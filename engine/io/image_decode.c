@@ -809,3 +809,50 @@ void lg_image_free(lg_image *img) {
   img->w = img->h = 0;
   img->nearest = 0;
 }
+
+/* Little-endian 24-bit value (WebP VP8X canvas size). */
+static unsigned rd_le24(const uint8_t *p) { return (unsigned)p[0] | (unsigned)p[1] << 8 | (unsigned)p[2] << 16; }
+
+/* WebP canvas size from the first chunk (VP8 / VP8L / VP8X): 1 when found.  p starts "RIFF....WEBP". */
+static int webp_dims(const uint8_t *p, size_t n, unsigned long long *w, unsigned long long *h) {
+  if (n >= 30 && memcmp(p + 12, "VP8 ", 4) == 0 && p[23] == 0x9d && p[24] == 0x01 && p[25] == 0x2a) {
+    *w = rd_le16(p + 26) & 0x3fff;
+    *h = rd_le16(p + 28) & 0x3fff;
+    return 1;
+  }
+  if (n >= 25 && memcmp(p + 12, "VP8L", 4) == 0 && p[20] == 0x2f) {
+    uint32_t b = rd_le32(p + 21);
+    *w = (b & 0x3fff) + 1;
+    *h = ((b >> 14) & 0x3fff) + 1;
+    return 1;
+  }
+  if (n >= 30 && memcmp(p + 12, "VP8X", 4) == 0) {
+    *w = (unsigned long long)rd_le24(p + 24) + 1;
+    *h = (unsigned long long)rd_le24(p + 27) + 1;
+    return 1;
+  }
+  return 0;
+}
+
+void lg_image_probe(const void *data, size_t n, lg_image_info *info) {
+  const uint8_t *p = data;
+  unsigned long long w = 0, h = 0;
+  memset(info, 0, sizeof *info);
+  info->format = "unknown";
+  if (!p || n == 0) return;
+  if (n >= 12 && memcmp(p, "RIFF", 4) == 0 && memcmp(p + 8, "WEBP", 4) == 0) {
+    info->format = "webp";
+    if (webp_dims(p, n, &w, &h)) { info->width = (long long)w; info->height = (long long)h; }
+    return;
+  }
+  img_format fmt = sniff_format(p, n);
+  static const char *const lower[] = {[FMT_NONE] = "unknown", [FMT_JPEG] = "jpeg",
+                                      [FMT_PNG] = "png", [FMT_WEBP] = "webp",
+                                      [FMT_BMP] = "bmp", [FMT_GIF] = "gif"};
+  info->format = lower[fmt];
+  if (fmt == FMT_NONE) return;
+  if (header_dims(fmt, p, n, &w, &h) && w > 0 && h > 0) {
+    info->width = (long long)w;
+    info->height = (long long)h;
+  }
+}

@@ -10,6 +10,7 @@
 ** Huffman table overflows stb_image) must fail with a message naming the problem; should_stop
 ** interrupts decoding and resizing.
 */
+#include <dirent.h>
 #include <stdint.h>
 #include <time.h>
 #include <zlib.h>
@@ -443,7 +444,51 @@ static void test_source_modes(void) {
   free(blob);
 }
 
+/* lg_image_probe: the format from the magic bytes and the size from the header, for every
+** fixture in image/in (named *_WxH.ext), a WebP header and inputs that say nothing. */
+static void test_probe(void) {
+  DIR *d = opendir(FIX "in");
+  CHECK(d != NULL, "missing " FIX "in");
+  if (!d) return;
+  int count = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    const char *us = strrchr(e->d_name, '_'), *dot = strrchr(e->d_name, '.');
+    int w = 0, h = 0;
+    if (!us || !dot || sscanf(us, "_%dx%d.", &w, &h) != 2) continue;
+    const char *want = strcmp(dot, ".jpg") == 0 ? "jpeg" : dot + 1;
+    char path[600];
+    snprintf(path, sizeof path, FIX "in/%s", e->d_name);
+    size_t n = 0;
+    unsigned char *blob = check_read_file(path, &n);
+    lg_image_info info;
+    lg_image_probe(blob, n, &info);
+    CHECK(strcmp(info.format, want) == 0 && info.width == w && info.height == h,
+          "%s: probe says %s %lldx%lld", e->d_name, info.format, info.width, info.height);
+    /* The first bytes alone still name the format. */
+    lg_image_probe(blob, n < 8 ? n : 8, &info);
+    CHECK(strcmp(info.format, want) == 0, "%s cut to 8 bytes: %s", e->d_name, info.format);
+    free(blob);
+    count++;
+  }
+  closedir(d);
+  CHECK(count >= 20, "only %d probe fixtures", count);
+  static const unsigned char webp[] = "RIFF\x24\0\0\0WEBPVP8 \x18\0\0\0\x30\x01\0\x9d\x01\x2a"
+                                      "\x80\x02\xe0\x01";
+  lg_image_info info;
+  lg_image_probe(webp, sizeof webp - 1, &info);
+  CHECK(strcmp(info.format, "webp") == 0 && info.width == 640 && info.height == 480,
+        "webp: %s %lldx%lld", info.format, info.width, info.height);
+  lg_image_probe("RIFF\0\0\0\0WEBP", 12, &info);
+  CHECK(strcmp(info.format, "webp") == 0 && info.width == 0, "short webp: %s", info.format);
+  lg_image_probe("hello", 5, &info);
+  CHECK(strcmp(info.format, "unknown") == 0 && info.width == 0 && info.height == 0, "text: %s",
+        info.format);
+  lg_image_probe(NULL, 0, &info);
+  CHECK(strcmp(info.format, "unknown") == 0, "empty: %s", info.format);
+}
+
 int main(void) {
+  test_probe();
   test_formats();
   test_webp();
   test_errors();

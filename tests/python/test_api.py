@@ -21,6 +21,9 @@ FUNCTIONS = {
     ("legrad_cache_stats", 0, "o"),
     ("legrad_debug", 0, "i"),
     ("legrad_version", 0, "di"),
+    # failures and progress (failures.c, progress.c)
+    ("legrad_failures_clear", 0, "o"), ("legrad_image_hash", 1, "di"),
+    ("legrad_progress", 0, "o"), ("legrad_progress", 1, "o"), ("legrad_progress", 2, "o"),
     # map blob functions (map_funcs.c) and metrics (metric_funcs.c): pure
     ("legrad_map_info", 1, "di"), ("legrad_map_grid", 1, "di"),
     ("legrad_map_json", 1, "di"), ("legrad_map_json", 3, "di"),
@@ -32,7 +35,7 @@ FUNCTIONS = {
     ("legrad_mass_in", 2, "di"), ("legrad_mass_in", 3, "di"),
     ("legrad_frame_coverage", 2, "di"), ("legrad_frame_coverage", 3, "di"),
 }
-MODULES = {"legrad_layers", "legrad_methods", "legrad_models"}
+MODULES = {"legrad_failures", "legrad_layers", "legrad_methods", "legrad_models"}
 
 DETERMINISTIC, DIRECTONLY, INNOCUOUS = 0x800, 0x80000, 0x200000
 
@@ -70,8 +73,9 @@ def test_legrad_version(db):
 def test_legrad_debug(db):
     text = one(db, "SELECT legrad_debug()")
     keys = [line.split(":", 1)[0] for line in text.splitlines()]
-    assert keys == ["version", "build", "blas", "sqlite", "zlib", "cjson", "utf8proc", "libjpeg-turbo",
-                    "libwebp", "stb_image", "image decoding interruptible", "models loaded in this process"]
+    assert keys == ["version", "build", "blas", "threads", "sqlite", "zlib", "cjson", "utf8proc",
+                    "libjpeg-turbo", "libwebp", "stb_image", "image decoding interruptible",
+                    "models loaded in this process"]
     interruptible = sqlite3.sqlite_version_info >= (3, 41, 0)
     assert ("image decoding interruptible: yes" in text) == interruptible
     assert "sqlite: " + sqlite3.sqlite_version in text

@@ -66,7 +66,7 @@ def fdb(tmp_path, request):
 def test_legrad_cache_stats(fdb):
     db, _ = fdb
     assert stats(db) == {"hits": 0, "misses": 0, "writes": 0, "rows": 0, "bytes": 0,
-                         "pending": 0, "mismatches": 0, "skipped": NO_SKIP}
+                         "pending": 0, "mismatches": 0, "skipped": NO_SKIP, "failures": 0}
     a = one(db, "SELECT legrad(?, 'a cat')", IMG)
     s = stats(db)
     assert (s["hits"], s["misses"], s["rows"], s["bytes"]) == (0, 1, 1, len(a))

@@ -39,7 +39,7 @@ def test_clip_image_embedding(db):
            "TEXT; pass the file's bytes (shell: readfile('path'); Python: open(path, 'rb').read())")
     raises(db, "SELECT clip_image_embedding(?, '{\"relu\": true}')", (IMG,),
            "clip_image_embedding(): argument 2 (options): unknown key \"relu\" (expected one of: "
-           "model, size, resize)")
+           "model, size, resize, on_error)")
 
 
 def test_clip_image_embedding_webp(db):
@@ -75,7 +75,7 @@ def test_clip_text_embedding(sdb):
            "clip_text_embedding(): argument 1 (text) must be TEXT, found BLOB")
     raises(sdb, "SELECT clip_text_embedding('a', '{\"size\": 224}')", (),
            "clip_text_embedding(): argument 2 (options): unknown key \"size\" (expected one of: "
-           "model)")
+           "model, on_error)")
 
 
 def test_clip_similarity(sdb):
@@ -88,7 +88,7 @@ def test_clip_similarity(sdb):
     assert one(sdb, "SELECT clip_similarity(?, NULL)", IMG) is None
     raises(sdb, "SELECT clip_similarity(?, 'a', '{\"cache\": false}')", (IMG,),
            "clip_similarity(): argument 3 (options): unknown key \"cache\" (expected one of: "
-           "model, size, resize)")
+           "model, size, resize, on_error)")
 
 
 def test_embedding_reuses_the_forward_of_the_same_image(sdb):

@@ -75,7 +75,7 @@ def test_legrad_explain_errors(sdb):
            + ", ".join(methods(sdb)) + "), found INTEGER")
     raises(sdb, "SELECT legrad_explain(?, 'a cat', 'legrad', '{\"sise\": 1}')", (IMG,),
            "legrad_explain(): argument 4 (options): unknown key \"sise\" for method 'legrad' "
-           "(expected one of: model, size, resize, cache, layers, relu)")
+           "(expected one of: model, size, resize, cache, on_error, layers, relu)")
     raises(sdb, "SELECT legrad_explain(?, 'a cat', 'legrad', '{\"relu\": 3}')", (IMG,),
            "legrad_explain(): argument 4 (options): \"relu\" of method 'legrad' must be true or "
            "false")
@@ -120,13 +120,13 @@ def test_legrad_explain_rollout(sdb):
            "integer")
     raises(sdb, "SELECT legrad_explain(?, 'a cat', 'rollout', '{\"relu\": false}')", (IMG,),
            "legrad_explain(): argument 4 (options): \"relu\" does not apply to method 'rollout' "
-           "(its options: model, size, resize, cache, start_layer)")
+           "(its options: model, size, resize, cache, on_error, start_layer)")
     raises(sdb, "SELECT legrad_explain(?, 'a cat', 'rollout', '{\"layers\": \"all\"}')", (IMG,),
            "legrad_explain(): argument 4 (options): \"layers\" does not apply to method 'rollout' "
-           "(its options: model, size, resize, cache, start_layer)")
+           "(its options: model, size, resize, cache, on_error, start_layer)")
     raises(sdb, "SELECT legrad_explain(?, 'a cat', 'legrad', '{\"start_layer\": 1}')", (IMG,),
            "legrad_explain(): argument 4 (options): \"start_layer\" does not apply to method "
-           "'legrad' (its options: model, size, resize, cache, layers, relu)")
+           "'legrad' (its options: model, size, resize, cache, on_error, layers, relu)")
 
 
 def test_legrad_explain_raw_attention(sdb):
@@ -139,7 +139,7 @@ def test_legrad_explain_raw_attention(sdb):
     assert one(sdb, "SELECT legrad_explain(?, 'a dog', 'raw_attention', '{\"size\": 128}')", IMG) != m
     raises(sdb, "SELECT legrad_explain(?, 'a cat', 'raw_attention', '{\"start_layer\": 1}')",
            (IMG,), "legrad_explain(): argument 4 (options): \"start_layer\" does not apply to "
-           "method 'raw_attention' (its options: model, size, resize, cache)")
+           "method 'raw_attention' (its options: model, size, resize, cache, on_error)")
 
 
 def test_legrad_explain_alternates_methods_on_one_forward(sdb):

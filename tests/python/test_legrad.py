@@ -89,10 +89,11 @@ def test_legrad_errors(sdb):
            "legrad(): argument 1 (image) must be a BLOB of encoded image bytes, found INTEGER")
     raises(sdb, q, (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "a", -2, None),
            "legrad(): argument 1 (image) could not be decoded: cannot read the WebP header "
-           "(bitstream error)")
+           "(bitstream error) [image: 16 bytes, webp, hash c1501c02d12e8f3f8b420a9893bcae58]")
     raises(sdb, q, (b"-- SQL text, not an image", "a", -2, None),
            "legrad(): argument 1 (image) could not be decoded: not a JPEG, PNG, WebP, BMP or GIF "
-           "image (unrecognised header, 25 bytes)")
+           "image (unrecognised header, 25 bytes) [image: 25 bytes, unknown, hash "
+           "377fca434876b405a17940c81ecfecd8]")
     raises(sdb, q, (IMG, b"a cat", -2, None), "legrad(): argument 2 (text) must be TEXT, found BLOB")
     raises(sdb, q, (IMG, "a", 1.5, None),
            "legrad(): argument 3 (layers) must be an INTEGER layer_index (e.g. -2) or TEXT like "
@@ -105,7 +106,7 @@ def test_legrad_errors(sdb):
            "'size=448'")
     raises(sdb, q, (IMG, "a", -2, '{"sise": 448}'),
            "legrad(): argument 4 (options): unknown key \"sise\" (expected one of: model, size, "
-           "resize, relu, cache)")
+           "resize, relu, cache, on_error)")
     raises(sdb, q, (IMG, "a", -2, '{"size": "big"}'),
            "legrad(): argument 4 (options): \"size\" must be a positive integer image side in "
            "pixels (e.g. 224 or 448), found a non-number")
@@ -168,7 +169,7 @@ def test_legrad_layers_errors(sdb):
            "pass the file's bytes (shell: readfile('path'); Python: open(path, 'rb').read())")
     raises(sdb, "SELECT * FROM legrad_layers(?, 'a', -2, '{\"x\":1}')", (IMG,),
            "legrad_layers(): argument 4 (options): unknown key \"x\" (expected one of: model, size, "
-           "resize, relu, cache)")
+           "resize, relu, cache, on_error)")
 
 
 def test_legrad_reuses_the_forward_across_prompts_correctly(sdb):

@@ -46,6 +46,33 @@ SELECT length(clip_image_embedding(img)) = 4 * (SELECT embed_dim FROM legrad_mod
   FROM imgs WHERE id = 1;
 SELECT json_array_length(clip_tokenize('a red circle')) >= 3;
 
+-- One bad row does not sink a batch: with {"on_error": "null"} a row whose image cannot be used
+-- gives NULL (legrad_layers: no rows) and is listed in legrad_failures with what identifies it.
+CREATE TABLE batch(id INTEGER PRIMARY KEY, img BLOB);
+INSERT INTO batch(img) VALUES (readfile('tests/fixtures/image/in/grey_70x50.png')),
+  (substr(readfile('tests/fixtures/image/in/grey_70x50.png'), 1, 60)),
+  (readfile('tests/fixtures/image/in/jpeg_baseline_96x72.jpg')), (x'52494646000000005745425056503820'),
+  (x'');
+SELECT id, legrad(img, 'a red circle', -2, '{"on_error": "null"}') IS NULL FROM batch;
+SELECT seq, function, action, image_bytes, image_format, image_width, image_height, prompt,
+       image_hash = (SELECT legrad_image_hash(img) FROM batch
+                     WHERE id = CASE seq WHEN 1 THEN 2 WHEN 2 THEN 4 ELSE 5 END) FROM legrad_failures;
+SELECT message FROM legrad_failures;
+SELECT json_extract(legrad_cache_stats(), '$.failures');
+SELECT id, count(layer) FROM batch LEFT JOIN legrad_layers(batch.img, 'a red circle', '2,3',
+       '{"on_error": "null"}') GROUP BY id;
+SELECT id, clip_image_embedding(img, '{"on_error": "null"}') IS NULL,
+       clip_similarity(img, 'a', '{"on_error": "null"}') IS NULL FROM batch;
+SELECT function, action, count(*) FROM legrad_failures GROUP BY function, action ORDER BY function;
+DELETE FROM legrad_failures WHERE function = 'legrad';
+SELECT count(*), min(seq) FROM legrad_failures;
+SELECT legrad_failures_clear(), (SELECT count(*) FROM legrad_failures),
+       json_extract(legrad_cache_stats(), '$.failures');
+-- Without the option the first bad row stops the statement; the failure is listed all the same.
+SELECT id, length(legrad(img, 'a red circle')) FROM batch;
+SELECT seq, action, image_format FROM legrad_failures;
+SELECT legrad(img, 'a', -2, '{"on_error": "skip"}') FROM batch WHERE id = 1;
+
 -- Errors (verbatim).
 SELECT legrad('tests/fixtures/image/in/grey_70x50.png', 'a red circle');
 SELECT legrad(x'52494646000000005745425056503820', 'a red circle');
