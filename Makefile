@@ -8,15 +8,16 @@ PKGS    := openblas libcjson libutf8proc zlib sqlite3
 # Evaluated when a recipe runs (=, not :=), so after `deps` has installed pkg-config and the packages.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  ?= $(OPT) -g
+# The engine's layers (docs/architecture.md): one folder each, all on the include path, so sources
+# name headers by file name alone ("clip.h") and scripts/check_layers.sh checks the direction.
+ENGINE_LAYERS := core io text model nn eval maps explain
+ENGINE_INC := $(addprefix -Iengine/,$(ENGINE_LAYERS))
 CFLAGS  += -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -fPIC \
            -D_GNU_SOURCE $(ENGINE_INC) $(PKG_CFLAGS) $(SAN)
 LDLIBS  := -lopenblas -lcjson -lutf8proc -lstb -ljpeg -lwebpdemux -lwebp -lz -lm -lpthread
 SQLITE_LIBS := -lsqlite3
 
-# engine/ and its one-level subfolders (engine/nn, ...); every folder is on the include path.
-ENGINE_DIRS := engine $(patsubst %/,%,$(sort $(dir $(wildcard engine/*/*.c engine/*/*.h))))
-ENGINE_INC  := $(ENGINE_DIRS:%=-I%)
-ENGINE_SRC := $(sort $(wildcard engine/*.c engine/*/*.c))
+ENGINE_SRC := $(sort $(wildcard engine/*/*.c))
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
 ENGINE_LIB := $(BUILD)/libclipengine.a
 EXT_SRC    := $(sort $(wildcard ext/*.c))
@@ -26,7 +27,7 @@ TEST_SRC   := $(sort $(wildcard tests/c/test_*.c))
 TEST_BIN   := $(TEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-HEADERS    := $(wildcard engine/*.h engine/*/*.h ext/*.h tests/c/*.h fuzz/*.h)
+HEADERS    := $(wildcard engine/*/*.h engine/*/*.inc ext/*.h tests/c/*.h fuzz/*.h)
 FUZZ_SRC   := $(sort $(wildcard fuzz/*.c))
 FUZZ_BIN   := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/replay/%)

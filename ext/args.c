@@ -1,7 +1,7 @@
 /*
-** The one parser for the arguments of legrad(), legrad_layers() and the clip_* functions, and the
-** single home of their error messages.  Every message names the function, the argument (number and
-** name), what was expected and what was found, e.g.
+** The one parser for the arguments of legrad(), legrad_explain(), legrad_layers() and the clip_*
+** functions, and the single home of their error messages.  Every message names the function, the
+** argument (number and name), what was expected and what was found, e.g.
 **
 **   legrad(): argument 1 (image) must be a BLOB of encoded image bytes, found TEXT; pass the
 **   file's bytes (shell: readfile('path'); Python: open(path, 'rb').read())
@@ -62,8 +62,60 @@ static int json_bool(const cJSON *it) {
   return -1;
 }
 
-int lg_opts_parse(sqlite3_value *v, unsigned allowed, const char *fn, int argno, lg_opts *o,
-                  lg_err *err) {
+/* 1 when name is "layers" or an option of some method other than me (for "does not apply"). */
+static int other_method_key(const lg_explain_method *me, const char *name) {
+  if (strcmp(name, "layers") == 0) return 1;
+  for (int i = 0; i < lg_method_count(); i++) {
+    const lg_explain_method *x = lg_method_at(i);
+    if (x != me && lg_method_option(x, name) >= 0) return 1;
+  }
+  return 0;
+}
+
+/* One method key of legrad_explain()'s options (me's options or "layers") into mo.  Returns 0,
+** 1 when k is not a key of me, or -1 with err. */
+static int method_key(const cJSON *it, const char *k, const char *fn, int argno,
+                      lg_method_opts *mo, lg_err *err) {
+  const lg_explain_method *me = mo->me;
+  if (me->has_layers && strcmp(k, "layers") == 0) {
+    double d = cJSON_IsNumber(it) ? it->valuedouble : 0.5;
+    if (cJSON_IsString(it) && strlen(it->valuestring) < sizeof mo->layers_text) {
+      mo->layers_is_text = 1;
+      memcpy(mo->layers_text, it->valuestring, strlen(it->valuestring) + 1);
+    } else if (d == floor(d) && fabs(d) <= 1e6) {
+      mo->layers_index = (sqlite3_int64)d;
+    } else {
+      return lg_errf(err, "%s(): argument %d (options): \"layers\" of method '%s' must be an "
+                          "integer layer_index (e.g. -2) or a string like \"all\", \"0-11\" or "
+                          "\"9,10,11\"", fn, argno, me->name);
+    }
+    mo->layers_given = 1;
+    return 0;
+  }
+  int o = lg_method_option(me, k);
+  if (o < 0) return 1;
+  int b = json_bool(it);
+  if (me->opts[o].type == LG_MOPT_BOOL ? b < 0 : !cJSON_IsNumber(it))
+    return lg_errf(err, "%s(): argument %d (options): \"%s\" of method '%s' must be %s", fn,
+                   argno, k, me->name,
+                   me->opts[o].type == LG_MOPT_BOOL ? "true or false" : "an integer");
+  mo->raw[o] = me->opts[o].type == LG_MOPT_BOOL ? b : it->valuedouble;
+  mo->given |= 1u << o;
+  return 0;
+}
+
+/* The keys legrad_explain() accepts for mo->me after the common ones, ", layers, relu". */
+static void method_expected(const lg_explain_method *me, char *out, size_t cap) {
+  size_t len = strlen(out);
+  if (me->has_layers && len < cap)
+    len += (size_t)snprintf(out + len, cap - len, "%slayers", len ? ", " : "");
+  for (int k = 0; k < me->n_opts && len < cap; k++)
+    len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "", me->opts[k].name);
+}
+
+/* lg_opts_parse, and for legrad_explain() (mo != NULL) the method's own keys. */
+static int opts_parse(sqlite3_value *v, unsigned allowed, lg_method_opts *mo, const char *fn,
+                      int argno, lg_opts *o, lg_err *err) {
   memset(o, 0, sizeof *o);
   o->resize = -1;
   o->relu = 1;
@@ -75,8 +127,9 @@ int lg_opts_parse(sqlite3_value *v, unsigned allowed, const char *fn, int argno,
   const char *text = (const char *)sqlite3_value_text(v);
   int rc = -1;
   cJSON *root = cJSON_ParseWithLength(text, (size_t)sqlite3_value_bytes(v));
-  char expected[128];
+  char expected[512];
   opts_expected(allowed, expected, sizeof expected);
+  if (mo) method_expected(mo->me, expected, sizeof expected);
   if (!root || !cJSON_IsObject(root)) {
     lg_errf(err, "%s(): argument %d (options) must be a JSON object like '{\"size\": 448}', "
                  "found '%.80s'", fn, argno, text);
@@ -87,6 +140,19 @@ int lg_opts_parse(sqlite3_value *v, unsigned allowed, const char *fn, int argno,
     unsigned bit = 0;
     for (unsigned i = 0; i < sizeof opt_names / sizeof opt_names[0]; i++)
       if (strcmp(k, opt_names[i]) == 0) bit = 1u << i;
+    if (!(bit & allowed) && mo) {
+      int mk = method_key(it, k, fn, argno, mo, err);
+      if (mk < 0) goto done;
+      if (mk == 0) continue;
+      if (bit || other_method_key(mo->me, k)) {
+        lg_errf(err, "%s(): argument %d (options): \"%.64s\" does not apply to method '%s' "
+                     "(its options: %s)", fn, argno, k, mo->me->name, expected);
+        goto done;
+      }
+      lg_errf(err, "%s(): argument %d (options): unknown key \"%.64s\" for method '%s' (expected "
+                   "one of: %s)", fn, argno, k, mo->me->name, expected);
+      goto done;
+    }
     if (!(bit & allowed)) {
       lg_errf(err, "%s(): argument %d (options): unknown key \"%.64s\" (expected one of: %s)", fn,
               argno, k, expected);
@@ -152,6 +218,64 @@ int lg_opts_parse(sqlite3_value *v, unsigned allowed, const char *fn, int argno,
 done:
   cJSON_Delete(root);
   return rc;
+}
+
+int lg_opts_parse(sqlite3_value *v, unsigned allowed, const char *fn, int argno, lg_opts *o,
+                  lg_err *err) {
+  return opts_parse(v, allowed, NULL, fn, argno, o, err);
+}
+
+int lg_explain_opts_parse(sqlite3_value *v, unsigned allowed, const lg_explain_method *me,
+                          const char *fn, int argno, lg_opts *o, lg_method_opts *mo, lg_err *err) {
+  memset(mo, 0, sizeof *mo);
+  mo->me = me;
+  return opts_parse(v, allowed, mo, fn, argno, o, err);
+}
+
+int lg_method_opts_resolve(const lg_method_opts *mo, const lg_model *m, const char *fn, int argno,
+                           double *opt, lg_layer_set *ls, lg_err *err) {
+  const lg_explain_method *me = mo->me;
+  int L = m->vision.cfg.layers;
+  lg_method_defaults(me, opt);
+  for (int k = 0; k < me->n_opts; k++) {  /* defaults too: they may not fit a small model */
+    double v = (mo->given & (1u << k)) ? mo->raw[k] : me->opts[k].def;
+    if (lg_method_set_option(me, k, v, L, opt, err))
+      return lg_err_prefix(err, "%s(): argument %d (options) of method '%s'", fn, argno, me->name);
+  }
+  memset(ls, 0, sizeof *ls);
+  if (!me->has_layers) return 0;
+  int rc;
+  if (mo->layers_given && mo->layers_is_text) {
+    rc = lg_layers_parse(mo->layers_text, L, ls, err);
+  } else {
+    sqlite3_int64 idx = mo->layers_given ? mo->layers_index : me->default_layers;
+    if (idx < -(sqlite3_int64)L || idx >= L)
+      return lg_errf(err, "%s(): argument %d (options): \"layers\": layer_index %lld is out of "
+                          "range for a model with %d layers (expected %d..%d)", fn, argno,
+                     (long long)idx, L, -L, L - 1);
+    rc = lg_layers_from_index((int)idx, L, ls, err);
+  }
+  if (rc) {
+    if (strncmp(err->msg, "layers: ", 8) == 0) memmove(err->msg, err->msg + 8, strlen(err->msg + 8) + 1);
+    return lg_err_prefix(err, "%s(): argument %d (options): \"layers\"", fn, argno);
+  }
+  return 0;
+}
+
+int lg_arg_method(sqlite3_value *v, const char *fn, int argno, const lg_explain_method **me,
+                  lg_err *err) {
+  char names[512];
+  lg_method_names(names, sizeof names);
+  int t = v ? sqlite3_value_type(v) : SQLITE_NULL;
+  if (t != SQLITE_TEXT)
+    return lg_errf(err, "%s(): argument %d (method) must be TEXT naming a method (one of: %s), "
+                        "found %s", fn, argno, names, lg_type_name(t));
+  const char *name = (const char *)sqlite3_value_text(v);
+  *me = lg_method_find(name);
+  if (!*me)
+    return lg_errf(err, "%s(): argument %d (method): unknown method '%.64s' (expected one of: %s; "
+                        "SELECT name FROM legrad_methods lists them)", fn, argno, name, names);
+  return 0;
 }
 
 int lg_arg_image(sqlite3_value *v, const char *fn, int argno, const void **data, int *n,

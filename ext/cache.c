@@ -6,11 +6,10 @@
 **     options TEXT, method TEXT,      -- the key (PRIMARY KEY over all eight)
 **     map BLOB,                       -- the exact blob legrad()/legrad_layers() returned
 **     created TEXT)                   -- CURRENT_TIMESTAMP of the write
-**
-** legrad() and legrad_layers() look a map up before computing it and hand it to the cache after,
-** so a hit returns the byte-identical blob.  A stored blob that does not decode, or that records
-** another model, method, layer set, grid, resize mode or relu flag than the key asks for, is a miss
-** (counted in "mismatches") and is overwritten by the recomputed map.
+** legrad(), legrad_explain() and legrad_layers() look a map up before computing it and hand it to
+** the cache after, so a hit returns the byte-identical blob.  A stored blob that does not decode,
+** or that records another model, method, layer set, grid, resize mode or relu flag than the key
+** asks for, is a miss (counted in "mismatches") and is overwritten by the recomputed map.
 **
 ** THE EXTENSION'S OWN CONNECTIONS
 **   The cache is never written on the user's connection, so a cache write never joins, fails or
@@ -54,7 +53,7 @@
 **
 ** THE IMAGE KEY
 **   SQLite exposes no hash function and the project has no crypto dependency (OpenSSL is not one),
-**   so the image key is the engine's 128-bit content hash (engine/hash128.h, also the model
+**   so the image key is the engine's 128-bit content hash (engine/core/hash128.h, also the model
 **   fingerprint) of the 8-byte little-endian length followed by the bytes.  zlib's CRC-32 is too
 **   short (a collision among 10^5 images is likely); with 128 bits an accidental collision is
 **   negligible.  The hash is not collision-resistant against a deliberate attacker: whoever can
@@ -83,14 +82,14 @@
 enum { SKIP_LOCKED, SKIP_FULL, SKIP_READONLY, SKIP_IO, SKIP_REFUSED, SKIP_N };
 static const char *const skip_names[SKIP_N] = {"locked", "full", "readonly", "io", "refused"};
 
-/* One map waiting to be written: the key's strings are copied; resize, options and method point
-** at string literals (lg_cache_key_init). */
+/* One map waiting to be written: the key's strings are copied; resize and method point at string
+** literals (lg_cache_key_init; method names live in the engine's method table). */
 typedef struct lg_pending {
   struct lg_pending *next;
   char model[33], image[33];
-  char *prompt, *layers;
+  char *prompt, *layers, *options;
   int size;
-  const char *resize, *options, *method;
+  const char *resize, *method;
   unsigned char *map;
   int n_map;
 } lg_pending;
@@ -271,6 +270,7 @@ static int cache_state(lg_conn *c) {
 static void pending_free(lg_pending *e) {
   free(e->prompt);
   free(e->layers);
+  free(e->options);
   free(e->map);
   free(e);
 }
@@ -474,7 +474,8 @@ static int cache_blob_matches(const lg_cache_key *k, const void *blob, int n, fl
   lg_map m;
   if (!blob || n <= 0 || lg_map_decode(blob, (size_t)n, &m, NULL) != 0) return 0;
   int single = strcmp(k->method, "legrad_layer") == 0;
-  int ok = strcmp(m.fingerprint, k->model) == 0 && m.method == LG_METHOD_LEGRAD &&
+  int ok = strcmp(m.fingerprint, k->model) == 0 && (int)m.method == k->blob_id &&
+           strcmp(m.options, k->blob_options) == 0 &&
            m.gh == k->grid && m.gw == k->grid && m.patch == k->patch &&
            m.frame.size == k->size && m.frame.mode == k->mode &&
            ((m.flags & LG_MAP_F_RELU) != 0) == (k->relu != 0) &&
@@ -578,13 +579,13 @@ static lg_pending *pending_new(const lg_cache_key *k, const unsigned char *blob,
   memcpy(e->image, k->image, sizeof e->image);
   e->prompt = strdup(k->prompt);
   e->layers = strdup(k->layers);
+  e->options = strdup(k->options);
   e->map = malloc(n > 0 ? (size_t)n : 1);
-  if (!e->prompt || !e->layers || !e->map) { pending_free(e); return NULL; }
+  if (!e->prompt || !e->layers || !e->options || !e->map) { pending_free(e); return NULL; }
   memcpy(e->map, blob, (size_t)n);
   e->n_map = n;
   e->size = k->size;
   e->resize = k->resize;
-  e->options = k->options;
   e->method = k->method;
   return e;
 }
@@ -672,17 +673,21 @@ void lg_cache_key_init(lg_cache_key *k, const lg_legrad_req *r, const char *meth
   k->fn = r->fn;
   k->model = r->m->fingerprint;
   lg_content_hash(r->img, (size_t)r->n_img, k->image);
-  k->prompt = r->text;
+  /* A prompt-independent method's map is shared by every prompt. */
+  k->prompt = (r->method->needs & LG_NEED_TEXT) ? r->text : "";
   lg_layers_key(&r->ls, k->layers, sizeof k->layers);
   k->size = r->size;
   k->resize = r->mode == LG_RESIZE_SQUASH ? "squash" : "crop";
-  k->options = r->opts.relu ? "relu=1" : "relu=0";
+  k->options = r->options_key;   /* the method's options, "relu=1" for LeGrad */
   k->method = method;
+  k->blob_id = r->method->blob_id;
+  k->blob_options = r->method->options_in_flags ? "" : r->options_key;
   k->ls = r->ls;
   k->patch = r->m->vision.patch;
   k->grid = k->patch > 0 ? r->size / k->patch : 0;
   k->mode = r->mode;
-  k->relu = r->opts.relu;
+  int relu_opt = lg_method_option(r->method, "relu");
+  k->relu = relu_opt >= 0 && r->opt[relu_opt] != 0;
 }
 
 void lg_cache_key_layer(lg_cache_key *k, int idx) {

@@ -71,7 +71,8 @@ static int clip_image_vec(sqlite3_context *ctx, sqlite3_value *img, sqlite3_valu
   if (lg_opts_geometry(&o, m, fn, opt_argno, &size, &mode, err)) return -1;
   float *e = malloc(sizeof(float) * (size_t)m->embed_dim);
   if (!e) return lg_errf(err, "%s(): out of memory", fn);
-  int rc = lg_image_forward(c, m, row->img, row->n_img, size, mode, fn, 1, e, NULL, NULL, err);
+  int rc = lg_image_forward(c, m, row->img, row->n_img, size, mode, LG_KEEP_DEFAULT, fn, 1, e, NULL,
+                            NULL, err);
   if (rc) { free(e); return rc; }
   *pm = m;
   *out = e;

@@ -3,6 +3,7 @@
 ** No maths here beyond picking buffers: tokenizer.h, image.h, clip.h, legrad.h and mapblob.h do it.
 */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,13 +66,13 @@ int lg_text_embedding_cached(sqlite3_context *ctx, int arg, const lg_model *m, c
 }
 
 int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int size,
-                     lg_resize mode, const char *fn, int argno, float *img_emb, lg_vit_ws **ws_out,
-                     lg_frame *frame, lg_err *err) {
+                     lg_resize mode, lg_keep keep, const char *fn, int argno, float *img_emb,
+                     lg_vit_ws **ws_out, lg_frame *frame, lg_err *err) {
   lg_image im = {0};
   float *pixels = NULL;
   int rc = -1;
   char key[33];
-  lg_ws_slot *slot = lg_conn_workspace(c, m, size, err);
+  lg_ws_slot *slot = lg_conn_workspace(c, m, size, keep, err);
   if (!slot) return lg_err_prefix(err, "%s()", fn);
   lg_content_hash(img, (size_t)n, key);
   if (slot->image[0] && slot->mode == mode && strcmp(slot->image, key) == 0) {
@@ -117,13 +118,16 @@ done:
   return rc;
 }
 
-int lg_encode_map(const lg_model *m, const lg_frame *fr, const lg_layer_set *ls, const float *grid,
-                  int g, float score, int relu, int single_layer, unsigned char **blob, int *n,
-                  lg_err *err) {
+int lg_encode_map(const lg_legrad_req *r, const lg_frame *fr, const lg_layer_set *ls,
+                  const float *grid, int g, float score, int single_layer, unsigned char **blob,
+                  int *n, lg_err *err) {
+  const lg_model *m = r->m;
   lg_map map;
   memset(&map, 0, sizeof map);
   map.version = LG_MAP_VERSION;
-  map.method = LG_METHOD_LEGRAD;
+  map.method = (lg_method)r->method->blob_id;
+  if (!r->method->options_in_flags)
+    snprintf(map.options, sizeof map.options, "%s", r->options_key);
   map.gh = map.gw = g;
   map.patch = m->vision.patch;
   map.frame = *fr;
@@ -133,13 +137,10 @@ int lg_encode_map(const lg_model *m, const lg_frame *fr, const lg_layer_set *ls,
   memcpy(map.fingerprint, m->fingerprint, sizeof map.fingerprint);
   map.fingerprint[sizeof map.fingerprint - 1] = 0;
   map.grid = (float *)grid;
-  float lo = grid[0], hi = grid[0];
-  for (int i = 1; i < g * g; i++) {
-    if (grid[i] < lo) lo = grid[i];
-    if (grid[i] > hi) hi = grid[i];
-  }
-  map.flags = (relu ? LG_MAP_F_RELU : 0) | (lo == hi ? LG_MAP_F_CONSTANT : 0) |
-              (single_layer ? LG_MAP_F_SINGLE_LAYER : 0);
+  int relu_opt = lg_method_option(r->method, "relu");
+  int relu = relu_opt >= 0 && r->opt[relu_opt] != 0;
+  /* LG_MAP_F_CONSTANT is computed by the encoder from the grid. */
+  map.flags = (relu ? LG_MAP_F_RELU : 0) | (single_layer ? LG_MAP_F_SINGLE_LAYER : 0);
   unsigned char *raw = NULL;
   size_t n_raw = 0;
   if (lg_map_encode(&map, &raw, &n_raw, err)) return -1;
@@ -149,6 +150,14 @@ int lg_encode_map(const lg_model *m, const lg_frame *fr, const lg_layer_set *ls,
   *n = (int)n_raw;
   free(raw);
   return 0;
+}
+
+/* Fills r's method fields for the LeGrad row with relu from legrad()'s options. */
+static void legrad_method_from_opts(lg_legrad_req *r) {
+  r->method = &lg_method_legrad;
+  lg_method_defaults(r->method, r->opt);
+  r->opt[lg_method_option(r->method, "relu")] = r->opts.relu;
+  lg_method_options_key(r->method, r->opt, r->options_key, sizeof r->options_key);
 }
 
 int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
@@ -163,6 +172,7 @@ int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg
   if (lg_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_RELU | LG_OPT_CACHE |
                     LG_OPT_ON_ERROR, fn, 4, &r->opts, err))
     return -1;
+  legrad_method_from_opts(r);
   int lt = args[2] ? sqlite3_value_type(args[2]) : SQLITE_NULL;
   if (lt == SQLITE_FLOAT || lt == SQLITE_BLOB)  /* type errors before any model is loaded */
     return lg_arg_layers(args[2], fn, 3, 1, &r->ls, err);
@@ -176,24 +186,55 @@ int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg
   return 0;
 }
 
-int lg_legrad_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, float **grid_maps,
-                      float *scores, int *g, lg_frame *fr, lg_err *err) {
+int lg_explain_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
+                     lg_err *err) {
+  memset(r, 0, sizeof *r);
+  r->fn = fn;
+  lg_err img_err;
+  int null_img = lg_arg_image(args[0], fn, 1, &r->img, &r->n_img, &img_err);
+  if (null_img == -1) { *err = img_err; return -1; }
+  int null_text = lg_arg_text(args[1], fn, 2, &r->text, err);
+  if (null_text < 0) return -1;
+  if (lg_arg_method(args[2], fn, 3, &r->method, err)) return -1;
+  lg_method_opts mo;
+  if (lg_explain_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_CACHE |
+                            LG_OPT_ON_ERROR, r->method, fn, 4, &r->opts, &mo, err))
+    return -1;
+  if (null_text) return 1;
+  if (null_img == LG_ROW_FAILED) { *err = img_err; return LG_ROW_FAILED; }  /* an empty BLOB */
+  if (null_img) return 1;
+  r->m = lg_conn_model(c, r->opts.model, fn, err);
+  if (!r->m) return -1;
+  if (lg_opts_geometry(&r->opts, r->m, fn, 4, &r->size, &r->mode, err)) return -1;
+  if (lg_method_opts_resolve(&mo, r->m, fn, 4, r->opt, &r->ls, err)) return -1;
+  lg_method_options_key(r->method, r->opt, r->options_key, sizeof r->options_key);
+  return 0;
+}
+
+int lg_explain_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, float **grid_maps,
+                       float *scores, int *n_maps, int *g, lg_frame *fr, lg_err *err) {
   lg_vit_ws *ws = NULL;
+  const lg_explain_method *me = r->method;
   *grid_maps = NULL;
-  int rc = lg_image_forward(c, r->m, r->img, r->n_img, r->size, r->mode, r->fn, 1, NULL, &ws, fr, err);
+  int rc = lg_image_forward(c, r->m, r->img, r->n_img, r->size, r->mode, lg_method_keep(me), r->fn,
+                            1, NULL, &ws, fr, err);
   if (rc) return rc;
-  int G = ws->grid;
-  float *maps = malloc(sizeof(float) * (size_t)r->ls.n * (size_t)G * (size_t)G);
+  lg_explain_in in = {r->m, ws, t_emb, 1, &r->ls, r->opt};
+  int n = lg_method_n_maps(me, &in), G = ws->grid;
+  if (n < 1 || n > LG_MAX_LAYERS)
+    return lg_errf(err, "%s(): method '%s' gives %d maps (expected 1..%d)", r->fn, me->name, n,
+                   LG_MAX_LAYERS);
+  float *maps = malloc(sizeof(float) * (size_t)n * (size_t)G * (size_t)G);
   if (!maps) return lg_errf(err, "%s(): out of memory", r->fn);
-  lg_legrad_opts opt = {.relu = r->opts.relu};
-  lg_threads_begin(c, r->m, r->size);
-  rc = lg_legrad_run(r->m, ws, t_emb, 1, &r->ls, &opt, maps, scores, err);
+  lg_threads_begin(c, r->m, r->size);  /* the method's own products (LeGrad's backward) */
+  rc = lg_explain_run(me, &in, maps, scores, err);
   lg_threads_end();
   if (rc) {
     free(maps);
     return lg_err_prefix(err, "%s()", r->fn);
   }
   *grid_maps = maps;
+  *n_maps = n;
   *g = G;
   return 0;
 }

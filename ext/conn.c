@@ -188,12 +188,18 @@ lg_model *lg_conn_model(lg_conn *c, const char *name, const char *fn, lg_err *er
   return c->implicit;
 }
 
-lg_ws_slot *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_err *err) {
+lg_ws_slot *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_keep keep,
+                              lg_err *err) {
   lg_ws_slot *victim = &c->ws[0];
   c->tick++;
   for (int i = 0; i < LG_WS_SLOTS; i++) {
     lg_ws_slot *s = &c->ws[i];
-    if (s->model == m && s->size == size) { s->last_use = c->tick; return s; }
+    if (s->model == m && s->size == size) {
+      /* lg_keep grows: a workspace keeping more attention maps serves every request for less. */
+      if (s->ws->keep >= keep) { s->last_use = c->tick; return s; }
+      victim = s;  /* same image size, fewer attention maps kept: rebuild this slot */
+      break;
+    }
     if (!s->model) victim = s;
     else if (victim->model && s->last_use < victim->last_use) victim = s;
   }
@@ -202,7 +208,7 @@ lg_ws_slot *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_err *e
     free(victim->emb);
     memset(victim, 0, sizeof *victim);
   }
-  lg_vit_ws *ws = lg_vit_ws_new(m, size, LG_KEEP_DEFAULT, err);
+  lg_vit_ws *ws = lg_vit_ws_new(m, size, keep, err);
   if (!ws) return NULL;
   float *emb = malloc(sizeof(float) * (size_t)m->embed_dim);
   if (!emb) {

@@ -6,7 +6,9 @@
 **                      default model, a small cache of ViT workspaces, cache counters.
 **   registry.c         process-wide, refcounted sharing of loaded weights between connections.
 **   args.c             the one parser for image / text / layers / options arguments and its messages.
-**   compute.c          text embedding, image forward, LeGrad maps -> map blobs.
+**   compute.c          text embedding, image forward, a method's grids -> map blobs.
+**   explain_func.c     legrad_explain() and the one table-driven path every map-producing SQL
+**                      function takes (engine/explain/method.h); methods_vtab.c lists the table.
 **   cache.c            the persistent legrad_cache table (written through the extension's own
 **                      connections and a flusher thread) and the image content hash.
 **
@@ -23,6 +25,7 @@
 #include "ext.h"
 #include "image.h"
 #include "legrad.h"
+#include "method.h"
 
 /* ---- registry.c: weights shared between connections ---------------------------------------- */
 
@@ -111,8 +114,10 @@ int lg_conn_remove_model(lg_conn *c, sqlite3_int64 id);
 /* Resolves a model: name NULL -> "default" entry, else $LEGRAD_MODEL, else samples/model next to
 ** the .so.  Unknown names list the registered ones.  The message is prefixed with "fn(): ". */
 lg_model *lg_conn_model(lg_conn *c, const char *name, const char *fn, lg_err *err);
-/* The workspace slot for (m, size), reused across rows; owned by c. */
-lg_ws_slot *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_err *err);
+/* The workspace slot for (m, size) whose forward keeps at least keep (lg_method_keep), reused
+** across rows; owned by c. */
+lg_ws_slot *lg_conn_workspace(lg_conn *c, const lg_model *m, int size, lg_keep keep,
+                              lg_err *err);
 
 /* ---- args.c: argument parsing --------------------------------------------------------------- */
 
@@ -149,6 +154,30 @@ int lg_arg_text(sqlite3_value *v, const char *fn, int argno, const char **text, 
 /* layers: NULL -> -2; INTEGER -> official layer_index; TEXT -> set/range string. */
 int lg_arg_layers(sqlite3_value *v, const char *fn, int argno, int n_layers, lg_layer_set *ls,
                   lg_err *err);
+/* What legrad_explain()'s options object holds beyond lg_opts, before the model is known: the
+** method's own options (raw values, checked against the model by lg_method_opts_resolve) and
+** "layers" (methods with layers only). */
+typedef struct lg_method_opts {
+  const lg_explain_method *me;
+  double raw[LG_METHOD_MAX_OPTS];  /* value of option k when bit k of given is set            */
+  unsigned given;
+  int layers_given;                /* "layers" was present: an integer or a string             */
+  int layers_is_text;
+  sqlite3_int64 layers_index;
+  char layers_text[256];
+} lg_method_opts;
+/* Parses legrad_explain()'s options (NULL -> defaults): the keys of allowed (LG_OPT_*), "layers"
+** when me has layers, and me's options.  A key of another method, or "layers" for a method without
+** layers, is an error naming the method; other unknown keys list the keys me accepts. */
+int lg_explain_opts_parse(sqlite3_value *v, unsigned allowed, const lg_explain_method *me,
+                          const char *fn, int argno, lg_opts *o, lg_method_opts *mo, lg_err *err);
+/* With the model known: checks the method's option values (opt [n_opts], defaults where absent)
+** and the layer set (the method's default layers where absent; ls->n = 0 without layers). */
+int lg_method_opts_resolve(const lg_method_opts *mo, const lg_model *m, const char *fn, int argno,
+                           double *opt, lg_layer_set *ls, lg_err *err);
+/* The method named by argument argno (TEXT); unknown names list the table's. */
+int lg_arg_method(sqlite3_value *v, const char *fn, int argno, const lg_explain_method **me,
+                  lg_err *err);
 /* Canonical text of a layer set ("10,11"), used as the cache key. */
 void lg_layers_key(const lg_layer_set *ls, char *out, size_t cap);
 /* Effective size / resize mode for options on model m; checks size against the patch grid. */
@@ -167,43 +196,60 @@ int lg_text_embedding(const lg_model *m, const char *text, const char *fn, int a
 int lg_text_embedding_cached(sqlite3_context *ctx, int arg, const lg_model *m, const char *text,
                              const char *fn, int argno, float *out, lg_err *err);
 /* Decodes + preprocesses the image and runs the vision tower in the connection's workspace for
-** (m, size).  img_emb [E] (L2-normalised) may be NULL; *ws_out / *frame receive the workspace and
-** the frame.  Decoding errors read "fn(): argument N (image) could not be decoded: ..."; they and
-** preprocessing errors return LG_ROW_FAILED.
+** (m, size) keeping at least keep (lg_method_keep).  img_emb [E] (L2-normalised) may be NULL;
+** *ws_out / *frame receive the workspace and the frame.  Decoding errors read "fn(): argument N
+** (image) could not be decoded: ..."; they and preprocessing errors return LG_ROW_FAILED.
 ** When the workspace already holds the forward of the same image bytes in the same mode (e.g. the
 ** previous row explained or embedded the same image with another prompt), nothing is recomputed:
 ** the slot keeps that forward's embedding too. */
 int lg_image_forward(lg_conn *c, const lg_model *m, const void *img, int n, int size,
-                     lg_resize mode, const char *fn, int argno, float *img_emb, lg_vit_ws **ws_out,
-                     lg_frame *frame, lg_err *err);
-/* Encodes one grid [G, G] as a map blob (sqlite3_malloc'ed, so it can be handed to
-** sqlite3_result_blob with sqlite3_free). */
-int lg_encode_map(const lg_model *m, const lg_frame *fr, const lg_layer_set *ls, const float *grid,
-                  int g, float score, int relu, int single_layer, unsigned char **blob, int *n,
-                  lg_err *err);
-
-/* A parsed legrad()/legrad_layers() call: (image, text [, layers [, options]]). */
+                     lg_resize mode, lg_keep keep, const char *fn, int argno, float *img_emb,
+                     lg_vit_ws **ws_out, lg_frame *frame, lg_err *err);
+/* A parsed request for a method's maps: legrad() / legrad_layers() (image, text [, layers [,
+** options]]) and legrad_explain() (image, text, method [, options]). */
 typedef struct lg_legrad_req {
-  const char *fn;            /* "legrad" | "legrad_layers", for messages                  */
+  const char *fn;            /* "legrad" | "legrad_layers" | "legrad_explain", for messages */
+  const lg_explain_method *method;
+  double opt[LG_METHOD_MAX_OPTS]; /* the method's option values, in table order              */
+  char options_key[256];     /* lg_method_options_key of opt: cache key and map record      */
   lg_model *m;
   const void *img;           /* encoded image bytes (not copied: valid during the call)   */
   int n_img;
   const char *text;
-  lg_layer_set ls;
+  lg_layer_set ls;           /* chosen blocks (ls.n = 0 for a method without layers)       */
   int size;                  /* effective image side                                      */
   lg_resize mode;
-  lg_opts opts;
+  lg_opts opts;              /* model, size, resize, cache (relu: legrad()'s spelling)     */
 } lg_legrad_req;
 
-/* Parses args[0..3] (image, text, layers, options; a NULL pointer = argument absent).  Returns 0,
-** 1 when image or text is SQL NULL (the result is NULL / no rows), -1 with err, or LG_ROW_FAILED
-** with err for an empty image BLOB (r->opts is parsed then, r->m is NULL). */
+/* Encodes one grid [G, G] of r's method as a map blob (sqlite3_malloc'ed, so it can be handed to
+** sqlite3_result_blob with sqlite3_free).  ls: the layers the grid covers. */
+int lg_encode_map(const lg_legrad_req *r, const lg_frame *fr, const lg_layer_set *ls,
+                  const float *grid, int g, float score, int single_layer, unsigned char **blob,
+                  int *n, lg_err *err);
+
+/* Parses args[0..3] (image, text, layers, options; a NULL pointer = argument absent) of legrad()
+** and legrad_layers(): the LeGrad row with relu from the options.  Returns 0, 1 when image or
+** text is SQL NULL (the result is NULL / no rows), -1 with err, or LG_ROW_FAILED with err for an
+** empty image BLOB (r->opts is parsed then, r->m is NULL). */
 int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
                     lg_err *err);
-/* Forward + LeGrad for r with text embedding t_emb [E].  *grid_maps [ls.n, G, G] is malloc'ed;
-** scores [ls.n]; *g = G; *fr = the preprocessing frame.  Returns 0, -1 or LG_ROW_FAILED. */
-int lg_legrad_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, float **grid_maps,
-                      float *scores, int *g, lg_frame *fr, lg_err *err);
+/* Parses legrad_explain()'s args[0..3] (image, text, method, options; NULL = absent).  Same
+** returns as lg_legrad_parse. */
+int lg_explain_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
+                     lg_err *err);
+/* Forward + r's method with text embedding t_emb [E] (NULL for a method without LG_NEED_TEXT).
+** *grid_maps [*n_maps, G, G] is malloc'ed; scores [*n_maps] (room for LG_MAX_LAYERS); *g = G;
+** *fr = the preprocessing frame.  Returns 0, -1 or LG_ROW_FAILED. */
+int lg_explain_compute(lg_conn *c, const lg_legrad_req *r, const float *t_emb, float **grid_maps,
+                       float *scores, int *n_maps, int *g, lg_frame *fr, lg_err *err);
+/* The map of r as a SQL result: cache lookup, text embedding (kept as auxdata on SQL argument
+** text_arg), forward, the method, its post-processing (LG_POST_SUM), encoding, cache write; ends
+** the row with lg_row_end (a row that fails on its data under {"on_error": "null"} gives NULL).
+** parse_rc: what lg_legrad_parse / lg_explain_parse returned other than 1 (0, or -1 /
+** LG_ROW_FAILED with the message in *parse_err), so that a failed parse ends its row the same way. */
+void lg_explain_result(sqlite3_context *ctx, lg_conn *c, const lg_legrad_req *r, int parse_rc,
+                       const lg_err *parse_err, int text_arg);
 
 /* ---- cache.c: the persistent legrad_cache table ---------------------------------------------- */
 
@@ -216,7 +262,9 @@ typedef struct lg_cache_key {
   int size;
   const char *resize;    /* "crop" | "squash"                                             */
   const char *options;   /* canonical remaining options, e.g. "relu=1"                     */
-  const char *method;    /* "legrad" (summed map) | "legrad_layer" (one layer)             */
+  const char *method;    /* the method's name (summed map) | "legrad_layer" (one layer)   */
+  int blob_id;           /* the method's id in map blobs                                  */
+  const char *blob_options; /* the options text its blobs record ("" for LeGrad: flags)   */
   /* What a stored blob must record to answer this key (checked before a hit is returned). */
   lg_layer_set ls;       /* the layers of the map                                          */
   int grid, patch;       /* G = size / patch, the model's patch                            */
@@ -224,7 +272,7 @@ typedef struct lg_cache_key {
   int relu;
 } lg_cache_key;
 
-/* 128-bit content hash (engine/hash128.h) of (length, bytes) as 32 hex digits + NUL (cache.c). */
+/* 128-bit content hash (engine/core/hash128.h) of (length, bytes) as 32 hex digits + NUL (cache.c). */
 void lg_content_hash(const void *data, size_t n, char out[33]);
 /* Looks key up among the maps waiting to be written, then in the table.  Returns 1 on a hit with a
 ** sqlite3_malloc'ed copy of the blob and (score != NULL) the map's score, 0 on a miss (absent, a
@@ -239,7 +287,7 @@ int lg_cache_put(lg_conn *c, const lg_cache_key *k, const unsigned char *blob, i
 /* Writes the queued maps (bounded wait) and closes the cache's connections (from lg_conn_free). */
 void lg_cache_close(lg_conn *c);
 
-/* Fills the key of request r for method ("legrad" or "legrad_layer"); for one layer of
+/* Fills the key of request r for method (r's method name or "legrad_layer"); for one layer of
 ** legrad_layers the caller then calls lg_cache_key_layer. */
 void lg_cache_key_init(lg_cache_key *k, const lg_legrad_req *r, const char *method);
 /* Narrows k to the single layer idx (legrad_layers' per-layer rows). */

@@ -45,6 +45,10 @@ typedef struct lg_conn lg_conn;
 int lg_register_models_module(sqlite3 *db, lg_conn *c);
 /* legrad(), legrad_cache_stats(), legrad_cache_clear() (legrad_func.c). */
 int lg_register_legrad_functions(sqlite3 *db, lg_conn *c);
+/* legrad_explain() (explain_func.c). */
+int lg_register_explain_functions(sqlite3 *db, lg_conn *c);
+/* legrad_methods eponymous table: the method table (methods_vtab.c). */
+int lg_register_methods_module(sqlite3 *db);
 /* legrad_layers table-valued function (layers_vtab.c). */
 int lg_register_layers_module(sqlite3 *db, lg_conn *c);
 /* clip_image_embedding/clip_text_embedding/clip_similarity/clip_tokenize (clip_funcs.c). */

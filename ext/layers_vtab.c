@@ -163,16 +163,16 @@ static int layers_fill(layers_cursor *cur, lg_conn *c, const lg_legrad_req *r, l
   if (!t_emb) { lg_errf(err, "legrad_layers(): out of memory"); goto done; }
   if ((rc = lg_text_embedding(r->m, r->text, r->fn, 2, t_emb, err)) != 0) goto done;
   float scores[LG_MAX_LAYERS];
-  int G = 0;
+  int G = 0, n_maps = 0;
   lg_frame fr;
-  if ((rc = lg_legrad_compute(c, r, t_emb, &maps, scores, &G, &fr, err)) != 0) goto done;
+  if ((rc = lg_explain_compute(c, r, t_emb, &maps, scores, &n_maps, &G, &fr, err)) != 0) goto done;
   rc = -1;
   for (int k = 0; k < n; k++) {
     layers_row *row = &cur->rows[k];
     if (row->map) continue;
     lg_layer_set one = {.n = 1, .idx = {r->ls.idx[k]}};
-    if (lg_encode_map(r->m, &fr, &one, maps + (size_t)k * G * G, G, scores[k], r->opts.relu, 1,
-                      &row->map, &row->n_map, err)) {
+    if (lg_encode_map(r, &fr, &one, maps + (size_t)k * G * G, G, scores[k], 1, &row->map,
+                      &row->n_map, err)) {
       lg_err_prefix(err, "legrad_layers()");
       goto done;
     }

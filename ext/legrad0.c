@@ -14,6 +14,8 @@
 **   legrad_version(), legrad_debug()                       this file
 **   legrad_models                                          models_vtab.c (owns the state)
 **   legrad(), legrad_cache_stats(), legrad_cache_clear()   legrad_func.c
+**   legrad_explain()                                       explain_func.c
+**   legrad_methods                                         methods_vtab.c
 **   legrad_layers                                          layers_vtab.c
 **   clip_image_embedding/text_embedding/similarity/tokenize  clip_funcs.c
 **   legrad_map_*                                           map_funcs.c
@@ -166,6 +168,8 @@ int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
     rc = lg_create_functions(db, debug_funcs, sizeof debug_funcs / sizeof debug_funcs[0], c);
   }
   if (rc == SQLITE_OK) { step = "legrad"; rc = lg_register_legrad_functions(db, c); }
+  if (rc == SQLITE_OK) { step = "legrad_explain"; rc = lg_register_explain_functions(db, c); }
+  if (rc == SQLITE_OK) { step = "legrad_methods"; rc = lg_register_methods_module(db); }
   if (rc == SQLITE_OK) { step = "legrad_layers"; rc = lg_register_layers_module(db, c); }
   if (rc == SQLITE_OK) { step = "clip functions"; rc = lg_register_clip_functions(db, c); }
   if (rc == SQLITE_OK) { step = "map functions"; rc = lg_register_map_functions(db); }

@@ -8,7 +8,9 @@
 **   SELECT legrad(img, 'a cat', 'all', '{"size": 448, "resize": "squash", "cache": false}') FROM t;
 **
 ** HOW IT WORKS
-**   The arguments are parsed by lg_legrad_parse (args.c/compute.c).  The prompt's text embedding is
+**   The arguments are parsed by lg_legrad_parse (args.c/compute.c) into the request of LeGrad's
+**   row of the method table; lg_explain_result (explain_func.c) does the rest, as for every
+**   method.  The prompt's text embedding is
 **   kept with sqlite3_set_auxdata on argument 2, so for a constant prompt it is computed once per
 **   statement.  Unless {"cache": false}, the map is looked up in legrad_cache (cache.c) by model
 **   fingerprint, image content hash, prompt, layers, size, resize and relu; on a miss the vision
@@ -25,18 +27,13 @@
 **   The registry is connection state: do not use legrad() in indexes or generated columns (the
 **   DIRECTONLY flag refuses both anyway).
 */
-#include <stdlib.h>
-#include <string.h>
-
 #include "conn.h"
 
-/* legrad(image, text [, layers [, options]]) */
+/* legrad(image, text [, layers [, options]]): the LeGrad row of the method table through
+** lg_explain_result (explain_func.c), with layers as argument 3 and relu among the options. */
 static void legradFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   lg_conn *c = sqlite3_user_data(ctx);
   lg_err err = {{0}};
-  float *maps = NULL, *t_emb = NULL;
-  unsigned char *blob = NULL;
-  int n_blob = 0, rc = -1;
   if (argc < 2 || argc > 4) {
     sqlite3_result_error(ctx, "legrad(): expected 2 to 4 arguments (image, text [, layers [, "
                               "options]])", -1);
@@ -44,50 +41,9 @@ static void legradFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   }
   sqlite3_value *args[4] = {argv[0], argv[1], argc > 2 ? argv[2] : NULL, argc > 3 ? argv[3] : NULL};
   lg_legrad_req r;
-  rc = lg_legrad_parse(c, "legrad", args, &r, &err);
-  if (rc == 1) { sqlite3_result_null(ctx); return; }
-  if (rc) goto done;
-  lg_cache_key key;
-  if (r.opts.cache) {
-    lg_cache_key_init(&key, &r, "legrad");
-    int hit = lg_cache_get(c, &key, &blob, &n_blob, NULL, &err);
-    if (hit < 0) { rc = -1; goto done; }
-    if (hit) goto done;  /* rc == 0: the cached blob is the result */
-  }
-  rc = -1;
-  t_emb = malloc(sizeof(float) * (size_t)r.m->embed_dim);
-  if (!t_emb) { lg_errf(&err, "legrad(): out of memory"); goto done; }
-  if ((rc = lg_text_embedding_cached(ctx, 1, r.m, r.text, "legrad", 2, t_emb, &err)) != 0) goto done;
-  float scores[LG_MAX_LAYERS];
-  int G = 0;
-  lg_frame fr;
-  if ((rc = lg_legrad_compute(c, &r, t_emb, &maps, scores, &G, &fr, &err)) != 0) goto done;
-  rc = -1;
-  /* The map of a layer set is the sum of the per-layer grids (mapblob.h). */
-  float score = 0;
-  for (int k = 0; k < r.ls.n; k++) score += scores[k];
-  for (int k = 1; k < r.ls.n; k++)
-    for (int i = 0; i < G * G; i++) maps[i] += maps[(size_t)k * G * G + i];
-  if (lg_encode_map(r.m, &fr, &r.ls, maps, G, score, r.opts.relu, 0, &blob, &n_blob, &err)) {
-    lg_err_prefix(&err, "legrad()");
-    goto done;
-  }
-  /* A failed store is an error only with {"cache": "strict"} (rc stays -1, the blob is freed). */
-  if (r.opts.cache && lg_cache_put(c, &key, blob, n_blob, r.opts.cache, &err)) goto done;
-  rc = 0;
-done:
-  free(maps);
-  free(t_emb);
-  /* as_null: the row failed on its data and the call asked for {"on_error": "null"} */
-  int as_null = lg_row_end(c, &(lg_row){"legrad", r.img, r.n_img, r.text, r.opts.on_error_null}, rc,
-                           &err);
-  if (rc == 0) {
-    sqlite3_result_blob(ctx, blob, n_blob, sqlite3_free);
-  } else {
-    sqlite3_free(blob);
-    if (as_null) sqlite3_result_null(ctx);
-    else lg_result_err(ctx, &err);
-  }
+  int prc = lg_legrad_parse(c, "legrad", args, &r, &err);
+  if (prc == 1) { sqlite3_result_null(ctx); return; }
+  lg_explain_result(ctx, c, &r, prc, &err, 1);
 }
 
 /* legrad_cache_stats() */

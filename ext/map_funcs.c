@@ -17,10 +17,10 @@
 ** was found.  Floats are printed with %.9g, so they read back as the same float32.  Every output is
 ** capped (lg_check_output_pixels: 16 Mi pixels; JSON text: LG_MAP_MAX_JSON_BYTES).
 **
-** HOW IT WORKS: every function decodes its map argument with lg_map_decode() (engine/mapblob.c),
+** HOW IT WORKS: every function decodes its map argument with lg_map_decode() (engine/maps/mapblob.c),
 ** which validates the whole blob; the final map comes from lg_map_final() (lg_map_final_source() in
 ** the source image's coordinates) and PNGs from
-** lg_render_png() (engine/render.c).  JSON text is built with sqlite3_str; legrad_map_from_grid()
+** lg_render_png() (engine/maps/render.c).  JSON text is built with sqlite3_str; legrad_map_from_grid()
 ** parses its JSON input with cJSON.
 */
 #include <math.h>
@@ -136,17 +136,24 @@ static void result_json(sqlite3_context *ctx, sqlite3_str *s) {
   sqlite3_result_subtype(ctx, JSON_SUBTYPE);
 }
 
+/* The name of a blob's method id: "external", or the method table's name; an id this build does
+** not know (a blob from a newer build) reads "unknown". */
 static const char *method_name(lg_method m) {
-  return m == LG_METHOD_LEGRAD ? "legrad" : "external";
+  if (m == LG_METHOD_EXTERNAL) return "external";
+  const lg_explain_method *me = lg_method_by_blob_id((int)m);
+  return me ? me->name : "unknown";
 }
 
 /*
 ** legrad_map_info(map) -> JSON object with every header field:
-**   {"version":1,"method":"legrad","grid":[gh,gw],"patch":16,"input":[H,W],
+**   {"version":1,"method":"legrad"[,"method_id":N][,"options":"start_layer=1"],
+**    "grid":[gh,gw],"patch":16,"input":[H,W],
 **    "frame":{"source":[w,h],"resize":[rw,rh],"crop":[cx,cy],"mode":"crop"} | null,
 **    "layers":[10,11],"score":0.25 | null,"fingerprint":"..." | null,
 **    "flags":{"relu":true,"constant":false,"single_layer":false,"normalised":false,
 **             "compressed":true},"bytes":N,"payload_bytes":N}
+** "options" (the method's parameters) is present when the blob records them (version 2);
+** "method_id" when the method is "unknown" to this build.
 */
 static void map_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   lg_map m;
@@ -155,9 +162,12 @@ static void map_info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) 
   lg_map_input_size(&m, &W, &H);
   int nbytes = sqlite3_value_bytes(argv[0]);
   sqlite3_str *s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-  sqlite3_str_appendf(s, "{\"version\":%d,\"method\":\"%s\",\"grid\":[%d,%d],\"patch\":%d,"
-                         "\"input\":[%d,%d],\"frame\":",
-                      m.version, method_name(m.method), m.gh, m.gw, m.patch, H, W);
+  const char *mname = method_name(m.method);
+  sqlite3_str_appendf(s, "{\"version\":%d,\"method\":\"%s\"", m.version, mname);
+  if (strcmp(mname, "unknown") == 0) sqlite3_str_appendf(s, ",\"method_id\":%d", (int)m.method);
+  if (m.options[0]) sqlite3_str_appendf(s, ",\"options\":\"%s\"", m.options);
+  sqlite3_str_appendf(s, ",\"grid\":[%d,%d],\"patch\":%d,\"input\":[%d,%d],\"frame\":", m.gh,
+                      m.gw, m.patch, H, W);
   const lg_frame *f = &m.frame;
   if (f->src_w == 0)
     sqlite3_str_appendall(s, "null");
@@ -395,12 +405,25 @@ static int from_grid_options(sqlite3_context *ctx, const cJSON *o, lg_map *m) {
       m->patch = (int)it->valuedouble;
     } else if (!strcmp(k, "method")) {
       const char *v = cJSON_GetStringValue(it);
-      if (v && !strcmp(v, "legrad")) m->method = LG_METHOD_LEGRAD;
-      else if (v && !strcmp(v, "external")) m->method = LG_METHOD_EXTERNAL;
+      const lg_explain_method *me = v ? lg_method_find(v) : NULL;
+      if (v && !strcmp(v, "external")) m->method = LG_METHOD_EXTERNAL;
+      else if (me) m->method = (lg_method)me->blob_id;
       else {
-        lg_fn_error(ctx, "%s(): argument 2 (options): \"method\" must be \"legrad\" or \"external\"", fn);
+        char names[512];
+        lg_method_names(names, sizeof names);
+        lg_fn_error(ctx, "%s(): argument 2 (options): \"method\" must be \"external\" or a method "
+                         "name (%s)", fn, names);
         return -1;
       }
+    } else if (!strcmp(k, "options")) {
+      const char *v = cJSON_GetStringValue(it);
+      if (!v || strlen(v) > LG_MAP_MAX_OPTIONS) {
+        lg_fn_error(ctx, "%s(): argument 2 (options): \"options\" must be the method's options "
+                         "record, a string of at most %d bytes like \"start_layer=1\"", fn,
+                    LG_MAP_MAX_OPTIONS);
+        return -1;
+      }
+      memcpy(m->options, v, strlen(v) + 1);
     } else if (!strcmp(k, "layers")) {
       int n = cJSON_IsArray(it) ? cJSON_GetArraySize(it) : -1;
       if (n < 0 || n > LG_MAP_MAX_LAYERS) {
@@ -445,8 +468,9 @@ static int from_grid_options(sqlite3_context *ctx, const cJSON *o, lg_map *m) {
     } else if (!strcmp(k, "frame")) {
       frame = it;
     } else {
-      lg_fn_error(ctx, "%s(): argument 2 (options): unknown key \"%s\" (expected patch, method, layers, "
-                    "score, fingerprint, relu, normalised, single_layer, frame)", fn, k);
+      lg_fn_error(ctx, "%s(): argument 2 (options): unknown key \"%s\" (expected patch, method, "
+                    "options, layers, score, fingerprint, relu, normalised, single_layer, frame)",
+                  fn, k);
       return -1;
     }
   }
@@ -512,8 +536,9 @@ static int from_grid_options(sqlite3_context *ctx, const cJSON *o, lg_map *m) {
 /*
 ** legrad_map_from_grid(json_grid [, options]) -> a map blob (method "external" unless options say
 ** otherwise) from a JSON 2-D array of numbers: rows of equal length.  options (JSON object): patch
-** (default 1: the grid is at input resolution), method, layers, score, fingerprint, relu,
-** normalised, single_layer, frame ({"source":[w,h],"mode":"crop"} computes the crop like
+** (default 1: the grid is at input resolution), method ("external" or a name of legrad_methods),
+** options (the method's options record, "start_layer=1"; docs/map-format.md), layers, score,
+** fingerprint, relu, normalised, single_layer, frame ({"source":[w,h],"mode":"crop"} computes the crop like
 ** preprocessing; "resize"/"crop" give it explicitly).
 */
 static void map_from_grid_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {

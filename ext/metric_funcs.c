@@ -16,13 +16,13 @@
 ** A crop frame keeps only the centre of a wide or tall image.  The metrics score the part of the
 ** object inside the explained region (the object as brought into the map's frame); an object with
 ** no pixel there gives NULL, never 0.  legrad_frame_coverage() says which share of the object was
-** kept (source pixels whose centre lies in the crop, engine/metrics.h lg_frame_region).
+** kept (source pixels whose centre lies in the crop, engine/eval/metrics.h lg_frame_region).
 **
 ** HOW IT WORKS: the final map (lg_map_final: bilinear upsample to the model input, min-max) is what
 ** is scored.  The mask is brought into the map's frame: with a recorded frame through
 ** lg_mask_to_frame() (the same resize/crop as the image, nearest neighbour; the mask must have the
 ** source image's size); without one, a mask of the input size is used as is and any other mask is
-** squashed to the input size (square inputs only).  The metrics are engine/metrics.c's.
+** squashed to the input size (square inputs only).  The metrics are engine/eval/metrics.c's.
 */
 #include <math.h>
 #include <stdlib.h>

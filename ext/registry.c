@@ -14,7 +14,7 @@
 **
 ** WHY THIS IS THE ONE PIECE OF PROCESS STATE
 **   Sharing across connections cannot live in per-connection state.  It is safe because an lg_model
-**   is immutable after lg_model_load() (engine/clip.h), and it cannot outlive the library: every
+**   is immutable after lg_model_load() (engine/model/clip.h), and it cannot outlive the library: every
 **   reference is owned by some connection's lg_conn, which is freed (releasing its references)
 **   before SQLite dlclose()s the extension for that connection, and the library stays mapped while
 **   any connection still has it loaded.  The list is guarded by a mutex that is only held for list

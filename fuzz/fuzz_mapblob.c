@@ -1,5 +1,5 @@
 /*
-** libFuzzer target for the map blob decoder (engine/mapblob.c), the parser of untrusted bytes behind
+** libFuzzer target for the map blob decoder (engine/maps/mapblob.c), the parser of untrusted bytes behind
 ** every legrad_map_* and metric function.
 **
 **   make fuzz && build/fuzz/fuzz_mapblob -max_total_time=300 fuzz/corpus/mapblob

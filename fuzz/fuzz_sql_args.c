@@ -7,8 +7,9 @@
 **
 ** Run from the repository root: the sample model samples/model is registered as 'default' and
 ** the image is the first held-out sample image unless the input supplies one.
-** Input: byte 0 picks the statement (legrad, legrad_layers, clip_*), the rest is split at the
-** first three 0x00 bytes into text, layers, options and image (absent parts are NULL; an empty
+** Input: byte 0 picks the statement (legrad, legrad_layers, clip_*, legrad_explain with the layers
+** part as the method name), the rest is split at the first three 0x00 bytes into text, layers,
+** options and image (absent parts are NULL; an empty
 ** image part means the default image).  The property is that no statement crashes, leaks or
 ** trips a sanitizer; errors are expected and ignored.
 ** Work bound: options whose "size" exceeds MAX_SIZE are skipped.  The extension accepts up to 64
@@ -35,6 +36,8 @@ static const char *const statements[] = {
     "SELECT clip_similarity(?4, ?1, ?3)",
     "SELECT clip_tokenize(?1, ?3)",
     "SELECT legrad(?4, ?1, CAST(?2 AS INTEGER), ?3)",
+    "SELECT legrad_explain(?4, ?1, ?2, ?3)",
+    "SELECT legrad_map_info(legrad_explain(?4, ?1, ?2, ?3))",
 };
 
 /* 1 when the options text is a JSON object with a "size" member (any of them, when the key is

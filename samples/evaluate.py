@@ -14,7 +14,7 @@ reference (tests/reference/clip_ref.py), so this also checks the export.  Maps:
   * uniform: a constant map.  Its pointing is reported as the chance of a uniformly random point
     (the object's area share), since a constant map has no maximum.
 Each (image, object) pair is explained with "a photo of a <colour> <shape>" and scored with the same
-definitions as engine/metrics.c: IoU of {map > thr} with the object (thr = the map's mean, and 0.5),
+definitions as engine/eval/metrics.c: IoU of {map > thr} with the object (thr = the map's mean, and 0.5),
 pointing (first maximum in row-major order on the object), mass-in (share of the map on the object).
 "Hard" pairs are those whose image holds another object of the same colour or the same shape; their
 pointing is also given for each kind apart, with a breakdown of where each method's maximum falls

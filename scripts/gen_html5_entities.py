@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""Generates engine/html5_entities.inc, the tables behind Python's html.unescape, for the C
+"""Generates engine/text/html5_entities.inc, the tables behind Python's html.unescape, for the C
 tokenizer's text cleanup (docs/tokenizer.md).
 
 No Debian C library ships the WHATWG HTML5 named character reference table (libxml2 has only the
 253 HTML 4 entities), so it is derived once from the Python standard library that the reference
 tokenizer uses, and committed.  Regenerate with:
-    /usr/bin/python3 scripts/gen_html5_entities.py > engine/html5_entities.inc
+    /usr/bin/python3 scripts/gen_html5_entities.py > engine/text/html5_entities.inc
 Contents: html.entities.html5 (names with and without the trailing ';', sorted bytewise for
 binary search), html._invalid_charrefs and html._invalid_codepoints.
 """

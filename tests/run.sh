@@ -29,6 +29,10 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for suite in $suites; do
   case $suite in
   c)
+    # The engine's include direction (docs/architecture.md) is part of the C suite.
+    scripts/check_layers.sh >"$tmp/layers.log" 2>&1; rc=$?
+    echo "check_layers: $((rc == 0)) passed, $((rc != 0)) failed, 0 skipped" >>"$tmp/layers.log"
+    tally check_layers "$tmp/layers.log" $rc
     for t in "$BUILD"/tests/test_*; do
       [ -x "$t" ] || continue
       n=$(basename "$t"); "$t" >"$tmp/$n.log" 2>&1; tally "$n" "$tmp/$n.log" $?

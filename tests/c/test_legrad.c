@@ -1,5 +1,5 @@
 /*
-** LeGrad closed form (engine/legrad.c) against the autograd reference of the official algorithm
+** LeGrad closed form (engine/explain/legrad.c) against the autograd reference of the official algorithm
 ** (tests/reference/ref_legrad.py -> tests/fixtures/legrad/<case>.safetensors).
 **
 ** For every tiny model (QuickGELU, GELU, GELU + LayerScale), input side (native 32 and doubled 64,
@@ -14,6 +14,7 @@
 #include "check.h"
 #include "clip.h"
 #include "legrad.h"
+#include "method.h"
 #include "safetensors.h"
 
 #define FIX_DIR "tests/fixtures/legrad"
@@ -102,6 +103,27 @@ static void run_case(const lg_model *m, const char *file, int layer_index) {
   if (lg_legrad_run(m, ws, temb, P, &ls, &opt, grid, scores, &err)) {
     CHECK(0, "%s: lg_legrad_run: %s", file, err.msg);
     goto done;
+  }
+  /* The method table's LeGrad row gives the same bytes as lg_legrad_run. */
+  {
+    const lg_explain_method *me = lg_method_find("legrad");
+    float *tgrid = malloc(nmap * sizeof(float)), *tscores = malloc((size_t)P * ls.n * sizeof(float));
+    double opt[LG_METHOD_MAX_OPTS];
+    CHECK(me != NULL, "legrad is in the method table");
+    if (me && tgrid && tscores) {
+      lg_method_defaults(me, opt);
+      CHECK(lg_method_set_option(me, lg_method_option(me, "relu"), relu[0] != 0.f, L, opt, &err) == 0,
+            "%s: relu option: %s", file, err.msg);
+      lg_explain_in in = {m, ws, temb, P, &ls, opt};
+      CHECK(lg_method_n_maps(me, &in) == ls.n, "%s: n_maps %d, expected %d", file,
+            lg_method_n_maps(me, &in), ls.n);
+      CHECK(lg_explain_run(me, &in, tgrid, tscores, &err) == 0, "%s: lg_explain_run: %s", file, err.msg);
+      CHECK(memcmp(tgrid, grid, nmap * sizeof(float)) == 0 &&
+                memcmp(tscores, scores, (size_t)P * ls.n * sizeof(float)) == 0,
+            "%s: the method table's legrad differs from lg_legrad_run", file);
+    }
+    free(tgrid);
+    free(tscores);
   }
   /* Per-layer grid maps: relative to the largest value of each layer's reference map. */
   double worst = 0;

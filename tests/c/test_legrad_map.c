@@ -1,6 +1,6 @@
 /*
-** Tests for LeGrad's layer-set parsing, bilinear resampling and final map (engine/legrad_layers.c,
-** engine/legrad_map.c).  No model needed; test_legrad.c compares against the PyTorch fixtures.
+** Tests for LeGrad's layer-set parsing, bilinear resampling, min-max and final map
+** (engine/explain/legrad_layers.c, engine/maps/resample.c).  No model needed; test_legrad.c compares against the PyTorch fixtures.
 */
 #include "check.h"
 #include "legrad.h"
@@ -152,8 +152,35 @@ static void test_final(void) {
   CHECK(lg_legrad_final(NULL, 2, 2, 2, out, &constant) == -1, "NULL rejected");
 }
 
+/* lg_minmax: the one min-max of every map (final maps at any size and in the source frame). */
+static void test_minmax(void) {
+  float v[4] = {1, 3, 2, 5};
+  int c = -1;
+  lg_minmax(v, 4, 0, &c);
+  CHECK(c == 0 && v[0] == 0.f && v[1] == 0.5f && v[2] == 0.25f && v[3] == 1.f, "plain min-max");
+  float k[3] = {2, 2, 2};
+  lg_minmax(k, 3, 0, &c);
+  CHECK(c == 1 && k[0] == 0.f && k[2] == 0.f, "constant -> zeros");
+  float inf[3] = {0, INFINITY, 1};
+  lg_minmax(inf, 3, 0, &c);
+  CHECK(c == 1 && inf[1] == 0.f, "non-finite -> zeros");
+  float nan0[3] = {0, NAN, 1};
+  lg_minmax(nan0, 3, 0, &c);
+  CHECK(c == 1 && nan0[1] == 0.f, "NaN counts as non-finite without skip_nan");
+  float nan1[4] = {NAN, 2, 4, NAN};
+  lg_minmax(nan1, 4, 1, &c);
+  CHECK(c == 0 && isnan(nan1[0]) && nan1[1] == 0.f && nan1[2] == 1.f && isnan(nan1[3]),
+        "skip_nan leaves NaN outside the map");
+  float all_nan[2] = {NAN, NAN};
+  lg_minmax(all_nan, 2, 1, &c);
+  CHECK(c == 1 && isnan(all_nan[0]), "no values: constant");
+  lg_minmax(v, 0, 0, NULL);
+  CHECK(1, "empty, NULL constant");
+}
+
 int main(void) {
   test_layers();
+  test_minmax();
   test_upsample();
   test_final();
   return check_report("test_legrad_map");

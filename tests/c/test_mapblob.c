@@ -1,5 +1,5 @@
 /*
-** Map blob codec (engine/mapblob.c): round trip, determinism, compression only when smaller, and
+** Map blob codec (engine/maps/mapblob.c): round trip, determinism, compression only when smaller, and
 ** every kind of corruption rejected with its exact message.
 */
 #include <stdint.h>
@@ -170,7 +170,8 @@ static void test_encoder_rejects(void) {
   REJECT(m.n_layers = 300, "layer count 300 out of range (expected 0..256)");
   REJECT(m.flags |= LG_MAP_F_SINGLE_LAYER, "the single-layer flag needs exactly 1 layer, found 2");
   REJECT(m.flags |= 64, "unknown flag bits 0x40 (known: 0x1f)");
-  REJECT(m.method = 7, "unknown method 7 (expected 1 = legrad or 2 = external)");
+  REJECT(m.method = 256,
+         "unknown method 256 (expected 1 = legrad, 2 = external, or a method id up to 255)");
   REJECT(m.score = INFINITY, "score is infinite (expected a finite number or NaN)");
   REJECT(m.fingerprint[3] = 'G', "fingerprint character 3 is 0x47: expected lower-case hex digits");
   REJECT((m.flags |= LG_MAP_F_NORMALISED, grid[5] = 1.5f),
@@ -206,7 +207,7 @@ static void test_decoder_rejects(void) {
   snprintf(want, sizeof want, "blob length %zu does not match its header: expected %zu bytes (88 "
            "header + 2*2 layers + %zu payload + 4 checksum)", n - 1, n, n - 88 - 4 - 4);
   expect_error(b, n - 1, want, "truncated");
-  corrupt_byte(b, n, 4, 2, 1, "unsupported version 2 (this build reads version 1)");
+  corrupt_byte(b, n, 4, 3, 1, "unsupported version 3 (this build reads versions 1 and 2)");
   /* payload bit flip without fixing the CRC */
   unsigned char *c = malloc(n);
   memcpy(c, b, n);
@@ -223,7 +224,7 @@ static void test_decoder_rejects(void) {
   CHECK(rc == -1 && strncmp(e2.msg, "zlib payload", 12) == 0, "corrupt zlib: %s", e2.msg);
   free(c);
 
-  corrupt_byte(b, n, 5, 9, 1, "unknown method 9 (expected 1 = legrad or 2 = external)");
+  corrupt_byte(b, n, 5, 9, 1, "unknown method 9 in a version 1 blob (expected 1 = legrad or 2 = external)");
   corrupt_byte(b, n, 6, 3, 1, "unknown frame mode 3 (expected 0 = not recorded, 1 = crop, 2 = squash)");
   corrupt_byte(b, n, 6, 0, 1, "frame: mode is 0 (not recorded) but src_w is 640");
   corrupt_byte(b, n, 6, 2, 1, "frame: squash mode needs rw = rh = 224 and no crop offset, found "
@@ -352,6 +353,89 @@ static void test_documented_example(void) {
   free(b);
 }
 
+/* Version 2: a method id above 2 or an options record; version 1 whenever it can express the map;
+** a committed version-1 blob (written before version 2 existed) still reads. */
+static void test_version2(void) {
+  lg_map m, back;
+  float grid[14 * 14];
+  lg_err err = {{0}};
+  unsigned char *b = NULL, *b2 = NULL;
+  size_t n = 0, n2 = 0;
+  sample_map(&m, grid);
+  m.method = (lg_method)4;
+  snprintf(m.options, sizeof m.options, "start_layer=1");
+  CHECK(lg_map_encode(&m, &b, &n, &err) == 0, "encode v2: %s", err.msg);
+  if (!b) return;
+  CHECK(b[4] == 2 && b[5] == 4 && b[7] == 13, "v2 header: version %d method %d options %d", b[4],
+        b[5], b[7]);
+  CHECK(memcmp(b + LG_MAP_FIXED_HEADER + 2 * m.n_layers, "start_layer=1", 13) == 0,
+        "options after the layers");
+  CHECK(lg_map_decode(b, n, &back, &err) == 0, "decode v2: %s", err.msg);
+  CHECK(back.version == 2 && back.method == 4 && strcmp(back.options, "start_layer=1") == 0,
+        "v2 round trip: version %d method %d options '%s'", back.version, (int)back.method,
+        back.options);
+  CHECK(lg_map_encode(&back, &b2, &n2, &err) == 0 && n2 == n && memcmp(b, b2, n) == 0,
+        "v2 re-encodes to the same bytes");
+  lg_map_free(&back);
+  free(b2);
+  /* Byte 7 of a v2 blob is the options length: shortening it breaks the length check. */
+  char want[256];
+  snprintf(want, sizeof want, "blob length %zu does not match its header: expected %zu bytes (88 "
+           "header + 2*2 layers + 12 options + %zu payload + 4 checksum)", n, n - 1,
+           n - 88 - 4 - 13 - 4);
+  corrupt_byte(b, n, 7, 12, 1, want);
+  free(b);
+  /* LeGrad with an options record is version 2; without, version 1. */
+  sample_map(&m, grid);
+  snprintf(m.options, sizeof m.options, "relu=0");
+  CHECK(lg_map_encode(&m, &b, &n, &err) == 0 && b[4] == 2, "legrad + options is v2");
+  free(b);
+  m.options[0] = 0;
+  CHECK(lg_map_encode(&m, &b, &n, &err) == 0 && b[4] == 1, "legrad without options is v1");
+  /* A v2 blob v1 could express is refused (the encoding stays canonical). */
+  if (b) {
+    b[4] = 2;
+    fix_crc(b, n);
+    expect_error(b, n, "a version 2 blob must record a method id above 2 or options (this map is "
+                       "written as version 1)", "v2 without a reason");
+    b[4] = 1;
+    b[5] = 7;
+    fix_crc(b, n);
+    expect_error(b, n, "unknown method 7 in a version 1 blob (expected 1 = legrad or 2 = external)",
+                 "v1 with a v2 method id");
+  }
+  free(b);
+  /* Options characters and method range. */
+  sample_map(&m, grid);
+  snprintf(m.options, sizeof m.options, "Start=1");
+  CHECK(lg_map_encode(&m, &b, &n, &err) == -1 && strstr(err.msg, "options record byte 0 is 0x53"),
+        "bad option character: %s", err.msg);
+  m.options[0] = 0;
+  m.method = (lg_method)0;
+  CHECK(lg_map_encode(&m, &b, &n, &err) == -1 && strstr(err.msg, "unknown method 0"),
+        "method 0: %s", err.msg);
+  /* The committed version-1 blob: legrad(sample image, 'a green circle', 'all') from before
+  ** version 2 (tests/fixtures/mapfuncs/v1_legrad.bin). */
+  size_t nv1 = 0;
+  unsigned char *v1 = (unsigned char *)check_read_file("tests/fixtures/mapfuncs/v1_legrad.bin", &nv1);
+  CHECK(v1 != NULL && nv1 == 356, "v1 fixture: %zu bytes", nv1);
+  if (v1 && lg_map_decode(v1, nv1, &back, &err) == 0) {
+    CHECK(back.version == 1 && back.method == LG_METHOD_LEGRAD && back.options[0] == 0 &&
+              back.gh == 8 && back.patch == 8 && back.n_layers == 4 && back.layers[3] == 3 &&
+              (back.flags & LG_MAP_F_RELU) && strcmp(back.fingerprint,
+                                                      "c223d14d89f8bd7a75ee76c1ac43e932") == 0,
+          "v1 fixture fields");
+    CHECK_NEAR(back.grid[0], 0.000720394077, 1e-12);
+    CHECK(lg_map_encode(&back, &b2, &n2, &err) == 0 && n2 == nv1 && memcmp(b2, v1, nv1) == 0,
+          "a version-1 map re-encodes to its version-1 bytes");
+    free(b2);
+    lg_map_free(&back);
+  } else {
+    CHECK(0, "v1 fixture decodes: %s", err.msg);
+  }
+  free(v1);
+}
+
 int main(void) {
   test_documented_example();
   test_round_trip();
@@ -360,5 +444,6 @@ int main(void) {
   test_encoder_rejects();
   test_decoder_rejects();
   test_payload_rules();
+  test_version2();
   return check_report("test_mapblob");
 }

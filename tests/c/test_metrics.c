@@ -1,5 +1,5 @@
 /*
-** Tests for engine/metrics.c: mask decoding (8/16-bit grey, RGB rejected), mask-to-frame nearest
+** Tests for engine/eval/metrics.c: mask decoding (8/16-bit grey, RGB rejected), mask-to-frame nearest
 ** mapping for squash and crop frames, and IoU / pointing / mass-in against hand-computed cases.
 ** Fixtures: the PNGs in tests/fixtures/metrics/ (written by tests/reference/metrics_fixtures.py).
 ** Run from the repository root.

@@ -1,5 +1,5 @@
 /*
-** The vectorised elementwise kernels of engine/ops.c against libm in double precision: the three
+** The vectorised elementwise kernels of engine/nn/ops.c against libm in double precision: the three
 ** activations over [-12, 12], softmax rows (incl. extreme logits), LayerNorm statistics, the
 ** residual add with LayerScale, the activation derivatives, ReLU column sums and LayerNorm backward of
 ** the LeGrad backward, and NaN propagation (a NaN weight must not turn into a number or

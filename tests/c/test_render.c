@@ -1,5 +1,5 @@
 /*
-** Final maps and PNG rendering (engine/render.c): lg_map_final against lg_legrad_final and a
+** Final maps and PNG rendering (engine/maps/render.c): lg_map_final against lg_legrad_final and a
 ** hand-computed resize, the jet colormap at known values, and PNGs decoded back with stb_image.
 */
 #include <stb/stb_image.h>

@@ -1,6 +1,6 @@
 /*
 ** The shipped sample model (samples/model) works with the engine's own code paths:
-**   - engine/tokenizer.c over its vocab.json + merges.txt gives the ids of the Python tokenizer the
+**   - engine/text/tokenizer.c over its vocab.json + merges.txt gives the ids of the Python tokenizer the
 **     model was trained with (fixture tests/fixtures/samples/tokens.json, written by
 **     tests/reference/sample_tokens.py), and <|startoftext|>/<|endoftext|> are the two last ids.
 ** Run from the repository root.

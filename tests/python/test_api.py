@@ -16,6 +16,7 @@ FUNCTIONS = {
     ("clip_text_embedding", 1, "do"), ("clip_text_embedding", 2, "do"),
     ("clip_tokenize", 1, "do"), ("clip_tokenize", 2, "do"),
     ("legrad", -1, "do"),
+    ("legrad_explain", -1, "do"),
     ("legrad_cache_clear", 0, "o"),
     ("legrad_cache_stats", 0, "o"),
     ("legrad_debug", 0, "i"),
@@ -34,7 +35,7 @@ FUNCTIONS = {
     ("legrad_mass_in", 2, "di"), ("legrad_mass_in", 3, "di"),
     ("legrad_frame_coverage", 2, "di"), ("legrad_frame_coverage", 3, "di"),
 }
-MODULES = {"legrad_failures", "legrad_layers", "legrad_models"}
+MODULES = {"legrad_failures", "legrad_layers", "legrad_methods", "legrad_models"}
 
 DETERMINISTIC, DIRECTONLY, INNOCUOUS = 0x800, 0x80000, 0x200000
 

@@ -114,6 +114,37 @@ def test_on_error_every_computing_function(sdb):
            % one(sdb, "SELECT legrad_image_hash(?)", TRUNCATED_PNG))
 
 
+def test_on_error_every_method(sdb):
+    """legrad_explain() ends its rows like legrad(): every method of the table gives NULL for a bad
+    row under {"on_error": "null"}, records it, and counts the call for legrad_progress()."""
+    batch(sdb)
+    names = [r[0] for r in sdb.execute("SELECT name FROM legrad_methods ORDER BY name")]
+    assert {"legrad", "raw_attention", "rollout"} <= set(names)
+    for name in names:
+        sdb.execute("SELECT legrad_progress(1000)")  # counting on, no lines within the test
+        rows = sdb.execute("SELECT id, legrad_explain(img, 'a cat', ?, ?) IS NULL FROM photos",
+                           (name, NULL_OPT)).fetchall()
+        assert rows == [(1, 0), (2, 1), (3, 0), (4, 1), (5, 1)], name
+        p = json.loads(one(sdb, "SELECT legrad_progress(0)"))
+        assert (p["calls"], p["failed"]) == (5, 3), name
+    f = failures(sdb)
+    assert len(f) == 3 * len(names)
+    assert {x["function"] for x in f} == {"legrad_explain"} and {x["action"] for x in f} == {"null"}
+    assert [x["image_bytes"] for x in f[:3]] == [60, len(WEBP), 0]
+    # The default stops the statement with the row identified, for every method.
+    for name in names:
+        raises(sdb, "SELECT legrad_explain(img, 'a cat', ?) FROM photos", (name,),
+               "legrad_explain(): argument 1 (image) could not be decoded: cannot decode the PNG "
+               "image (outofdata) [image: 60 bytes, png 70x50, hash %s]"
+               % one(sdb, "SELECT legrad_image_hash(?)", TRUNCATED_PNG))
+    assert [x["action"] for x in failures(sdb)[-len(names):]] == ["error"] * len(names)
+    # A query error stays an error.
+    raises(sdb, "SELECT legrad_explain(?, 'a', 'rollout', '{\"on_error\": \"skip\"}')", (GOOD,),
+           "legrad_explain(): argument 4 (options): \"on_error\" must be \"error\" (the default: "
+           "a row that fails stops the statement) or \"null\" (it gives NULL and is listed in "
+           "legrad_failures), found \"skip\"")
+
+
 def test_on_error_keeps_query_errors(sdb):
     """Mistakes in the query itself are errors whatever on_error says."""
     raises(sdb, "SELECT legrad('cat.jpg', 'a', -2, ?)", (NULL_OPT,),

@@ -76,8 +76,8 @@ def test_legrad_map_from_grid(db):
     raises(db, "SELECT legrad_map_from_grid('[[1]]', 3)", (),
            fn + "argument 2 (options) must be a JSON object, found INTEGER")
     raises(db, "SELECT legrad_map_from_grid('[[1]]', '{\"pach\":16}')", (),
-           fn + "argument 2 (options): unknown key \"pach\" (expected patch, method, layers, score, "
-                "fingerprint, relu, normalised, single_layer, frame)")
+           fn + "argument 2 (options): unknown key \"pach\" (expected patch, method, options, layers, "
+                "score, fingerprint, relu, normalised, single_layer, frame)")
     raises(db, "SELECT legrad_map_from_grid('[[1]]', '{\"patch\":0}')", (),
            fn + "argument 2 (options): \"patch\" must be an integer in 1..256")
     raises(db, "SELECT legrad_map_from_grid('[[1]]', '{\"layers\":[3,2]}')", (),
@@ -167,7 +167,7 @@ def test_legrad_map_json(db):
                 exact += f32(g) == w
                 worst = max(worst, abs(f32(g) - w))
     print("legrad_map_json vs torch: %d/%d values bit-identical, max |diff| %.3g" % (exact, total, worst))
-    # The resampler (engine/legrad_map.c) follows ATen's formula; torch's compiled kernel rounds
+    # The resampler (engine/maps/resample.c) follows ATen's formula; torch's compiled kernel rounds
     # differently in the last bit for about a third of the values (measured: 2/3 bit-identical,
     # max |diff| 2.4e-7 on values in [0, 1]), far below anything visible or metric-relevant.
     assert worst <= 3e-7

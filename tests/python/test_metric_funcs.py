@@ -22,7 +22,7 @@ def mask_png(rows, mode="L"):
 
 
 def to_frame(mask, frame):
-    """The mask in the map's frame: nearest neighbour by pixel centres (engine/metrics.c rule)."""
+    """The mask in the map's frame: nearest neighbour by pixel centres (engine/eval/metrics.c rule)."""
     src_w, src_h = frame["source"]
     rw, rh = frame["resize"]
     cx, cy = frame["crop"]

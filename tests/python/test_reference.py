@@ -75,3 +75,24 @@ def test_legrad_final_map_matches_autograd_reference(sdb, ref, name):
     got = np.array(json.loads(one(sdb, "SELECT legrad_map_json(legrad(?, ?))", data, PROMPT)))
     assert got.shape == want.shape
     assert np.abs(got - want).max() <= 1e-5
+
+
+@pytest.mark.parametrize("name", IMAGES)
+@pytest.mark.parametrize("method,opts,start", [("rollout", '{"start_layer": 1}', 1),
+                                               ("rollout", '{"start_layer": 0}', 0),
+                                               ("raw_attention", None, None)])
+def test_attention_baselines_match_reference(sdb, ref, name, method, opts, start):
+    """legrad_explain(img, txt, 'rollout' | 'raw_attention') against tests/reference/ref_methods.py
+    (Chefer's compute_rollout_attention / last_layer_attn) on the sample model."""
+    from ref_methods import attentions, final_map, raw_attention, rollout
+    model, _ = ref
+    data, pixels = _image(name)
+    attn = attentions(model, pixels)
+    rel = rollout(attn, start) if method == "rollout" else raw_attention(attn)
+    grid, final = final_map(rel, model.cfg["vision"]["patch"])
+    blob = one(sdb, "SELECT legrad_explain(?, ?, ?, ?)", data, PROMPT, method, opts)
+    g = np.array(json.loads(one(sdb, "SELECT legrad_map_grid(?)", blob)))
+    w = grid.numpy()
+    assert np.abs(g - w).max() <= 1e-5 * np.abs(w).max()
+    got = np.array(json.loads(one(sdb, "SELECT legrad_map_json(?)", blob)))
+    assert np.abs(got - final.numpy()).max() <= 1e-5

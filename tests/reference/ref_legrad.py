@@ -1,6 +1,6 @@
 """LeGrad by autograd, exactly as the official WalBouss/LeGrad `compute_legrad_clip` computes it.
 
-This is the reference the C closed-form backward (engine/legrad.c) is tested against.  It shares
+This is the reference the C closed-form backward (engine/explain/legrad.c) is tested against.  It shares
 nothing with the closed form: it runs the pure-torch CLIP (clip_ref.py) with the attention
 probabilities in the graph and asks torch.autograd.grad for d(score)/d(attention).
 
@@ -92,7 +92,7 @@ def legrad_official(model, pixels, text_emb, layers, relu=True):
 
 
 def closed_form(model, pixels, text_emb, layers, relu=True):
-    """The closed-form backward of engine/legrad.c written in torch (for --check only): back through
+    """The closed-form backward of engine/explain/legrad.c written in torch (for --check only): back through
     normalize, proj, ln_post, the mean, the block's MLP + LN2 per token, W_out, then dO_h V_h^T."""
     sd, eps = model.sd, model.eps
     vc = model.cfg["vision"]

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes tests/fixtures/samples/tokens.json: ids of the shipped model's tokenizer (samples/model,
 vocab.json + merges.txt) computed by samples/tinyclip.py's Python implementation of the OpenAI
-SimpleTokenizer algorithm.  tests/c/test_sample_model.c checks that engine/tokenizer.c gives the same.
+SimpleTokenizer algorithm.  tests/c/test_sample_model.c checks that engine/text/tokenizer.c gives the same.
 
     /usr/bin/python3 tests/reference/sample_tokens.py
 """

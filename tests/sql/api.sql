@@ -3,8 +3,8 @@
 .mode list
 SELECT legrad_version() GLOB 'v[0-9]*.[0-9]*.[0-9]*';
 SELECT name, narg FROM pragma_function_list
- WHERE (name LIKE 'clip\_%' ESCAPE '\' OR name IN ('legrad', 'legrad_version', 'legrad_debug',
-        'legrad_cache_stats', 'legrad_cache_clear'))
+ WHERE (name LIKE 'clip\_%' ESCAPE '\' OR name IN ('legrad', 'legrad_explain', 'legrad_version',
+        'legrad_debug', 'legrad_cache_stats', 'legrad_cache_clear'))
  ORDER BY name, narg;
 SELECT name FROM pragma_module_list WHERE name LIKE 'legrad%' ORDER BY name;
 

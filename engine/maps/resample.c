@@ -1,9 +1,5 @@
 /*
-** Bilinear resampling and the final LeGrad map (engine/legrad.h).
-**
-**   lg_upsample_bilinear(grid, G, G, patch, up);             // F.interpolate(scale_factor=patch)
-**   lg_resize_bilinear(grid, G, G, up, H, W);                 // F.interpolate(size=(H, W))
-**   lg_legrad_final(grids, n_layers, G, patch, map, &const);  // upsample each, sum, min-max
+** The bilinear resampler and min-max normalisation of every map (resample.h).
 **
 ** Both resamplers reproduce PyTorch's CPU upsample_bilinear2d with align_corners=False, per axis:
 **   src = scale*(dst+0.5) - 0.5 (computed in double, rounded to float), clamped below at 0,
@@ -15,7 +11,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "legrad.h"
+#include "resample.h"
 
 /* One output index's source taps along an axis. */
 typedef struct lin_tap {
@@ -68,35 +64,32 @@ void lg_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, in
   resample(src, sh, sw, (float)sh / (float)dh, (float)sw / (float)dw, dst, dh, dw, 0);
 }
 
-int lg_legrad_final(const float *grid_maps, int n_layers, int grid, int patch, float *out,
-                    int *constant) {
-  if (constant) *constant = 0;
-  if (!grid_maps || !out || n_layers < 1 || grid < 1 || patch < 1) return -1;
-  if ((int64_t)grid * patch > 65536) return -1;
-  int side = grid * patch;
-  size_t npix = (size_t)side * side;
-  float s = (float)(1.0 / patch);
-  for (size_t i = 0; i < npix; i++) out[i] = 0.f;
-  /* Upsample every layer's grid map and add it at full resolution (the official order). */
-  for (int k = 0; k < n_layers; k++) {
-    const float *g = grid_maps + (size_t)k * grid * grid;
-    resample(g, grid, grid, s, s, out, side, side, 1);
-  }
-  /* Per-map min-max, (x - min) / (max - min) in float as the official min_max. */
-  float mn = out[0], mx = out[0];
+void lg_upsample_sum(const float *grids, int n, int grid, int scale, float *dst) {
+  if (!grids || !dst || n < 1 || grid < 1 || scale < 1) return;
+  int side = grid * scale;
+  float s = (float)(1.0 / scale);
+  for (size_t i = 0; i < (size_t)side * side; i++) dst[i] = 0.f;
+  for (int k = 0; k < n; k++)
+    resample(grids + (size_t)k * grid * grid, grid, grid, s, s, dst, side, side, 1);
+}
+
+void lg_minmax(float *v, size_t n, int skip_nan, int *constant) {
+  float mn = INFINITY, mx = -INFINITY;
   int finite = 1;
-  for (size_t i = 0; i < npix; i++) {
-    if (!isfinite(out[i])) finite = 0;
-    if (out[i] < mn) mn = out[i];
-    if (out[i] > mx) mx = out[i];
+  size_t counted = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (skip_nan && isnan(v[i])) continue;
+    counted++;
+    if (!isfinite(v[i])) finite = 0;
+    if (v[i] < mn) mn = v[i];
+    if (v[i] > mx) mx = v[i];
   }
   float range = mx - mn;
-  if (!finite || !(range > 0.f) || !isfinite(range)) {
-    /* Constant (or non-finite) map: the official code would divide by zero and return NaN. */
-    for (size_t i = 0; i < npix; i++) out[i] = 0.f;
-    if (constant) *constant = 1;
-    return 0;
+  int is_const = !counted || !finite || !(range > 0.f) || !isfinite(range);
+  for (size_t i = 0; i < n; i++) {
+    if (skip_nan && isnan(v[i])) continue;
+    /* A constant (or non-finite) map: the official code would divide by zero and return NaN. */
+    v[i] = is_const ? 0.f : (v[i] - mn) / range;
   }
-  for (size_t i = 0; i < npix; i++) out[i] = (out[i] - mn) / range;
-  return 0;
+  if (constant) *constant = is_const;
 }

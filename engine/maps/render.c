@@ -1,8 +1,8 @@
 /*
 ** Final maps, the jet colormap and PNG rendering (render.h).
 **
-** The final map reuses lg_legrad_final() / lg_resize_bilinear() from legrad_map.c (the official
-** F.interpolate semantics); PNG encoding is stb_image_write's (libstb).  Bringing an image into a
+** The final map is resample.h's bilinear resampling and min-max (the official F.interpolate and
+** min_max semantics, the same for every method); PNG encoding is stb_image_write's (libstb).  Bringing an image into a
 ** map's frame is in map_frame.c.
 */
 #include "render.h"
@@ -13,8 +13,8 @@
 
 #include <stb/stb_image_write.h>
 
-#include "legrad.h"
 #include "metrics.h"
+#include "resample.h"
 
 int lg_map_final(const lg_map *m, int w, int h, float *out, int *constant, lg_err *err) {
   int W, H;
@@ -23,24 +23,11 @@ int lg_map_final(const lg_map *m, int w, int h, float *out, int *constant, lg_er
   if (w < 1 || h < 1 || (int64_t)w * h > LG_MAP_MAX_FINAL_PIXELS)
     return lg_errf(err, "final map size %dx%d out of range (expected 1..%d pixels)", w, h,
                    LG_MAP_MAX_FINAL_PIXELS);
-  /* The model input size of a square grid: exactly the official upsample-by-patch + min-max. */
-  if (w == W && h == H && m->gh == m->gw) {
-    if (lg_legrad_final(m->grid, 1, m->gh, m->patch, out, constant))
-      return lg_errf(err, "invalid map size %dx%d, patch %d", m->gh, m->gw, m->patch);
-    return 0;
-  }
-  /* Any other size: F.interpolate(size=(h, w)) of the grid, then the same min-max rule. */
-  lg_resize_bilinear(m->grid, m->gh, m->gw, out, h, w);
-  size_t n = (size_t)w * h;
-  float mn = out[0], mx = out[0];
-  for (size_t i = 1; i < n; i++) {
-    if (out[i] < mn) mn = out[i];
-    if (out[i] > mx) mx = out[i];
-  }
-  float range = mx - mn;
-  int is_const = !(range > 0.0f) || !isfinite(range);
-  for (size_t i = 0; i < n; i++) out[i] = is_const ? 0.0f : (out[i] - mn) / range;
-  if (constant) *constant = is_const;
+  /* The model input size of a square grid: exactly the official upsample-by-patch; any other
+  ** size: F.interpolate(size=(h, w)) of the grid.  Then min-max. */
+  if (w == W && h == H && m->gh == m->gw) lg_upsample_bilinear(m->grid, m->gh, m->gw, m->patch, out);
+  else lg_resize_bilinear(m->grid, m->gh, m->gw, out, h, w);
+  lg_minmax(out, (size_t)w * h, 0, constant);
   return 0;
 }
 
@@ -79,7 +66,6 @@ int lg_map_final_source(const lg_map *m, float *out, int *constant, lg_err *err)
   }
   axis_weights(x0, x1, f->src_w, f->rw, f->cx, f->size, m->gw, ix0, ix1, lx);
   axis_weights(y0, y1, f->src_h, f->rh, f->cy, f->size, m->gh, iy0, iy1, ly);
-  float mn = INFINITY, mx = -INFINITY;
   for (int y = 0; y < f->src_h; y++) {
     float *row = out + (size_t)y * f->src_w;
     for (int x = 0; x < f->src_w; x++) {
@@ -89,15 +75,10 @@ int lg_map_final_source(const lg_map *m, float *out, int *constant, lg_err *err)
       float bot = g1[ix0[x]] + lx[x] * (g1[ix1[x]] - g1[ix0[x]]);
       float v = top + ly[y] * (bot - top);
       row[x] = v;
-      if (v < mn) mn = v;
-      if (v > mx) mx = v;
     }
   }
-  float range = mx - mn;
-  int is_const = !(range > 0.0f) || !isfinite(range);
-  for (size_t i = 0; i < (size_t)f->src_w * f->src_h; i++)
-    if (!isnan(out[i])) out[i] = is_const ? 0.0f : (out[i] - mn) / range;
-  if (constant) *constant = is_const;
+  /* Pixels outside the crop stay NaN (not part of the map). */
+  lg_minmax(out, (size_t)f->src_w * f->src_h, 1, constant);
   rc = 0;
 done:
   free(ix0); free(ix1); free(iy0); free(iy1); free(lx); free(ly);

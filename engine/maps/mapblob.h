@@ -35,7 +35,8 @@
 #include "lg_error.h"
 
 #define LG_MAP_MAGIC "LGRM"
-#define LG_MAP_VERSION 1
+#define LG_MAP_VERSION 2      /* the highest version written: 1 when version 1 can express the map */
+#define LG_MAP_MAX_OPTIONS 255 /* bytes of the method's options record (version 2) */
 
 /* Limits checked by the encoder and the decoder. */
 #define LG_MAP_MAX_GRID 1024        /* gh, gw <= this */
@@ -55,14 +56,22 @@ enum {
   LG_MAP_F_ALL = 31
 };
 
+/* The method that made the map: 1 and 2 below, or 3..255, the id of another method of the
+** explanation method table (engine/explain/method.h blob_id; this layer does not know their names,
+** ext/ maps ids to names).  Ids above 2 need version 2. */
 typedef enum lg_method {
-  LG_METHOD_LEGRAD = 1,  /* computed by legrad()/legrad_layers() */
+  LG_METHOD_LEGRAD = 1,  /* computed by legrad()/legrad_layers()/legrad_explain(..., 'legrad') */
   LG_METHOD_EXTERNAL = 2 /* imported with legrad_map_from_grid() */
 } lg_method;
+#define LG_METHOD_MAX 255
 
 typedef struct lg_map {
-  int version;             /* set by the decoder; the encoder always writes LG_MAP_VERSION */
-  lg_method method;
+  int version;             /* set by the decoder; the encoder writes 1 when method <= 2 and
+                              options is empty, else 2 */
+  lg_method method;        /* 1..LG_METHOD_MAX */
+  char options[LG_MAP_MAX_OPTIONS + 1]; /* the method's parameters as its canonical text,
+                              "start_layer=1" (name=value joined by ','; characters a-z 0-9 _ = ,
+                              . + -); "" = none recorded (version 1 records none)                   */
   uint32_t flags;          /* LG_MAP_F_* */
   int gh, gw;              /* grid size (rows, columns) */
   int patch;               /* upsampling factor to the model input: input = (gh*patch, gw*patch) */

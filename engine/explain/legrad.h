@@ -12,6 +12,7 @@
 
 #include "clip.h"
 #include "lg_error.h"
+#include "resample.h"  /* the resampler and min-max of lg_legrad_final */
 
 #define LG_MAX_LAYERS 256
 
@@ -46,13 +47,7 @@ int lg_legrad_run(const lg_model *m, const lg_vit_ws *ws, const float *text_emb,
 ** are processed in chunks of about 4096 / T (all stacked in each GEMM), so this stays bounded. */
 size_t lg_legrad_scratch_bytes(const lg_model *m, const lg_vit_ws *ws, int n_prompts, int relu);
 
-/* Bilinear upsampling by an integer factor, align_corners=False (F.interpolate semantics).
-** src: [gh, gw] -> dst: [gh*scale, gw*scale]. */
-void lg_upsample_bilinear(const float *src, int gh, int gw, int scale, float *dst);
-/* Bilinear resize to any (dh, dw), align_corners=False. */
-void lg_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw);
-
-/* Final map as the official code: upsample each layer map by `patch`, sum, min-max.
+/* Final map as the official code: upsample each layer map by `patch`, sum, min-max (resample.h).
 ** grid_maps: [n_layers, G, G] (one prompt's block of lg_legrad_run's output).
 ** out: [G*patch, G*patch].  A constant map (or one with a non-finite value) gives zeros and
 ** *constant = 1: never NaN.

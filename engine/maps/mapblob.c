@@ -1,14 +1,14 @@
 /*
 ** Map blob codec (mapblob.h, docs/map-format.md).
 **
-** Layout (all integers little-endian, version 1):
+** Layout (all integers little-endian; version 2 differs from version 1 only where marked):
 **
 **   off  size  field
 **     0     4  magic "LGRM"
-**     4     1  version (1)
-**     5     1  method (1 = legrad, 2 = external)
+**     4     1  version (1 or 2)
+**     5     1  method (1 = legrad, 2 = external; v2: 1..255, ids of the method table)
 **     6     1  frame mode (0 = not recorded, 1 = crop, 2 = squash)
-**     7     1  reserved, 0
+**     7     1  v1: reserved, 0;  v2: no = length of the options record
 **     8     4  flags (LG_MAP_F_*)
 **    12     2  gh          14  2  gw          16  2  patch        18  2  n_layers
 **    20     4  frame.src_w 24  4  frame.src_h 28  4  frame.rw     32  4  frame.rh
@@ -18,6 +18,7 @@
 **    80     4  raw_len = gh*gw*4
 **    84     4  stored_len (bytes of payload as stored)
 **    88  2*nl  layers (u16 each, strictly ascending)
+**     .    no  v2: the method's options, ASCII "start_layer=1" (no NUL)
 **     .  stored_len  payload: gh*gw float32 row-major, or its zlib stream (flag COMPRESSED)
 **     .     4  CRC-32 (zlib's crc32) of every preceding byte
 **
@@ -80,10 +81,31 @@ static int validate_frame(const lg_map *m, lg_err *err) {
   return 0;
 }
 
+/* The version the encoder writes for m: 1 whenever version 1 can express it. */
+static int map_version(const lg_map *m) {
+  return (m->method == LG_METHOD_LEGRAD || m->method == LG_METHOD_EXTERNAL) && !m->options[0] ? 1 : 2;
+}
+
+/* The options record: at most LG_MAP_MAX_OPTIONS characters of a-z 0-9 _ = , . + -. */
+static int validate_options(const lg_map *m, lg_err *err) {
+  size_t n = strnlen(m->options, sizeof m->options);
+  if (n > LG_MAP_MAX_OPTIONS)
+    return lg_errf(err, "options record longer than %d bytes", LG_MAP_MAX_OPTIONS);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)m->options[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '=' || c == ',' ||
+          c == '.' || c == '+' || c == '-'))
+      return lg_errf(err, "options record byte %zu is 0x%02x (expected a-z 0-9 _ = , . + -)", i, c);
+  }
+  return 0;
+}
+
 /* Every field but the grid values. */
 static int validate_fields(const lg_map *m, lg_err *err) {
-  if (m->method != LG_METHOD_LEGRAD && m->method != LG_METHOD_EXTERNAL)
-    return lg_errf(err, "unknown method %d (expected 1 = legrad or 2 = external)", (int)m->method);
+  if ((int)m->method < 1 || (int)m->method > LG_METHOD_MAX)
+    return lg_errf(err, "unknown method %d (expected 1 = legrad, 2 = external, or a method id up "
+                        "to %d)", (int)m->method, LG_METHOD_MAX);
+  if (validate_options(m, err)) return -1;
   if (m->flags & ~(uint32_t)LG_MAP_F_ALL)
     return lg_errf(err, "unknown flag bits 0x%x (known: 0x%x)", (unsigned)(m->flags & ~(uint32_t)LG_MAP_F_ALL),
                    (unsigned)LG_MAP_F_ALL);
@@ -176,15 +198,17 @@ int lg_map_encode(const lg_map *m, unsigned char **out, size_t *n_out, lg_err *e
     stored = z_len;
   }
 
-  size_t hdr = LG_MAP_FIXED_HEADER + 2 * (size_t)m->n_layers, n = hdr + stored + TRAILER;
+  int version = map_version(m);
+  size_t n_opt = strlen(m->options);
+  size_t hdr = LG_MAP_FIXED_HEADER + 2 * (size_t)m->n_layers + n_opt, n = hdr + stored + TRAILER;
   blob = calloc(1, n);
   if (!blob) { lg_errf(err, "out of memory encoding a %dx%d map", m->gh, m->gw); goto done; }
   const lg_frame *f = &m->frame;
   memcpy(blob, LG_MAP_MAGIC, 4);
-  blob[4] = LG_MAP_VERSION;
+  blob[4] = (unsigned char)version;
   blob[5] = (unsigned char)m->method;
   blob[6] = f->src_w == 0 ? 0 : (f->mode == LG_RESIZE_CROP ? 1 : 2);
-  blob[7] = 0;
+  blob[7] = (unsigned char)n_opt;  /* 0 in version 1 */
   put_u32(blob + 8, flags);
   put_u16(blob + 12, (uint32_t)m->gh);
   put_u16(blob + 14, (uint32_t)m->gw);
@@ -201,6 +225,7 @@ int lg_map_encode(const lg_map *m, unsigned char **out, size_t *n_out, lg_err *e
   put_u32(blob + 80, (uint32_t)raw_len);
   put_u32(blob + 84, (uint32_t)stored);
   for (int i = 0; i < m->n_layers; i++) put_u16(blob + LG_MAP_FIXED_HEADER + 2 * i, (uint32_t)m->layers[i]);
+  memcpy(blob + LG_MAP_FIXED_HEADER + 2 * (size_t)m->n_layers, m->options, n_opt);
   memcpy(blob + hdr, payload, stored);
   put_u32(blob + n - TRAILER, (uint32_t)crc32(0L, blob, (uInt)(n - TRAILER)));
   *out = blob;
@@ -234,20 +259,26 @@ int lg_map_decode(const void *data, size_t n, lg_map *m, lg_err *err) {
             LG_MAP_FIXED_HEADER + TRAILER, n);
     goto done;
   }
-  if (b[4] != LG_MAP_VERSION) {
-    lg_errf(err, "unsupported version %d (this build reads version %d)", b[4], LG_MAP_VERSION);
+  if (b[4] < 1 || b[4] > LG_MAP_VERSION) {
+    lg_errf(err, "unsupported version %d (this build reads versions 1 and 2)", b[4]);
     goto done;
   }
   uint32_t n_layers = get_u16(b + 18), raw_len = get_u32(b + 80), stored = get_u32(b + 84);
+  uint32_t n_opt = b[4] == 2 ? b[7] : 0;
   if (n_layers > LG_MAP_MAX_LAYERS) {
     lg_errf(err, "layer count %u out of range (expected 0..%d)", n_layers, LG_MAP_MAX_LAYERS);
     goto done;
   }
-  uint64_t expect = (uint64_t)LG_MAP_FIXED_HEADER + 2 * (uint64_t)n_layers + stored + TRAILER;
+  uint64_t expect = (uint64_t)LG_MAP_FIXED_HEADER + 2 * (uint64_t)n_layers + n_opt + stored + TRAILER;
   if (expect != n) {
-    lg_errf(err, "blob length %zu does not match its header: expected %llu bytes (%d header + "
-                 "%u*2 layers + %u payload + 4 checksum)",
-            n, (unsigned long long)expect, LG_MAP_FIXED_HEADER, n_layers, stored);
+    if (n_opt)
+      lg_errf(err, "blob length %zu does not match its header: expected %llu bytes (%d header + "
+                   "%u*2 layers + %u options + %u payload + 4 checksum)",
+              n, (unsigned long long)expect, LG_MAP_FIXED_HEADER, n_layers, n_opt, stored);
+    else
+      lg_errf(err, "blob length %zu does not match its header: expected %llu bytes (%d header + "
+                   "%u*2 layers + %u payload + 4 checksum)",
+              n, (unsigned long long)expect, LG_MAP_FIXED_HEADER, n_layers, stored);
     goto done;
   }
   uint32_t crc_stored = get_u32(b + n - TRAILER);
@@ -261,7 +292,16 @@ int lg_map_decode(const void *data, size_t n, lg_map *m, lg_err *err) {
     lg_errf(err, "unknown frame mode %d (expected 0 = not recorded, 1 = crop, 2 = squash)", b[6]);
     goto done;
   }
-  if (b[7] != 0) { lg_errf(err, "reserved byte 7 must be 0, found %d", b[7]); goto done; }
+  if (b[4] == 1 && b[7] != 0) { lg_errf(err, "reserved byte 7 must be 0, found %d", b[7]); goto done; }
+  if (b[4] == 1 && b[5] != LG_METHOD_LEGRAD && b[5] != LG_METHOD_EXTERNAL) {
+    lg_errf(err, "unknown method %d in a version 1 blob (expected 1 = legrad or 2 = external)", b[5]);
+    goto done;
+  }
+  if (b[4] == 2 && (b[5] == LG_METHOD_LEGRAD || b[5] == LG_METHOD_EXTERNAL) && n_opt == 0) {
+    lg_errf(err, "a version 2 blob must record a method id above 2 or options (this map is "
+                 "written as version 1)");
+    goto done;
+  }
 
   m->version = b[4];
   m->method = (lg_method)b[5];
@@ -310,6 +350,11 @@ int lg_map_decode(const void *data, size_t n, lg_map *m, lg_err *err) {
     m->fingerprint[i] = (char)c;
   }
   for (uint32_t i = 0; i < n_layers; i++) m->layers[i] = (int)get_u16(b + LG_MAP_FIXED_HEADER + 2 * i);
+  const unsigned char *opt = b + LG_MAP_FIXED_HEADER + 2 * n_layers;
+  for (uint32_t i = 0; i < n_opt; i++) {
+    if (opt[i] == 0) { lg_errf(err, "options record byte %u is NUL", i); goto done; }
+    m->options[i] = (char)opt[i];
+  }
 
   if (validate_fields(m, err)) goto done;
   uint32_t cells_bytes = (uint32_t)m->gh * (uint32_t)m->gw * 4u;
@@ -329,7 +374,7 @@ int lg_map_decode(const void *data, size_t n, lg_map *m, lg_err *err) {
     goto done;
   }
 
-  const unsigned char *payload = b + LG_MAP_FIXED_HEADER + 2 * n_layers;
+  const unsigned char *payload = b + LG_MAP_FIXED_HEADER + 2 * n_layers + n_opt;
   raw = malloc(raw_len);
   m->grid = malloc(raw_len);
   if (!raw || !m->grid) { lg_errf(err, "out of memory decoding a %dx%d map", m->gh, m->gw); goto done; }

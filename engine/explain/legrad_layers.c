@@ -1,5 +1,5 @@
 /*
-** Layer-set selection for LeGrad (engine/legrad.h, docs/legrad.md "Choosing layers").
+** Layer-set selection for LeGrad (engine/explain/legrad.h, docs/legrad.md "Choosing layers").
 **
 **   lg_layers_from_index(-2, 12, &ls, &err);      // official layer_index: blocks 10, 11
 **   lg_layers_parse("0-3, 10, -1", 12, &ls, &err); // explicit set: blocks 0,1,2,3,10,11

@@ -17,8 +17,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "clip.h"
 #include "lg_error.h"
+
+/* How the image becomes the model's input square: resize the shorter side to S and crop the centre
+** (OpenAI's eval transform), or squash the whole image to S x S. */
+typedef enum lg_resize { LG_RESIZE_CROP = 0, LG_RESIZE_SQUASH = 1 } lg_resize;
+
+/* A model's input transform (lg_model.pre, read from its preprocessor config). */
+typedef struct lg_preprocess_cfg {
+  int size;           /* S: the model's native input size */
+  lg_resize resize;   /* crop (OpenAI eval transform) or squash */
+  float mean[3], std[3];
+} lg_preprocess_cfg;
 
 /* Default limits of a decode (decompression bombs), documented in docs/preprocessing.md:
 **   LG_IMAGE_MAX_PIXELS            width x height of the image (64 Mi pixels, e.g. 8192 x 8192);

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "image.h"     /* lg_preprocess_cfg: the model's input transform */
 #include "lg_error.h"
 
 typedef enum lg_act {
@@ -29,8 +30,6 @@ typedef enum lg_act {
 } lg_act;
 
 typedef enum lg_naming { LG_NAMING_HF = 0, LG_NAMING_OPENCLIP = 1 } lg_naming;
-
-typedef enum lg_resize { LG_RESIZE_CROP = 0, LG_RESIZE_SQUASH = 1 } lg_resize;
 
 /* One pre-LN transformer block's weights (all fp32, owned by the model). */
 typedef struct lg_block_w {
@@ -80,12 +79,6 @@ typedef struct lg_text_w {
 } lg_text_w;
 
 typedef struct lg_tokenizer lg_tokenizer; /* tokenizer.h */
-
-typedef struct lg_preprocess_cfg {
-  int size;           /* S: the model's native input size */
-  lg_resize resize;   /* crop (OpenAI eval transform) or squash */
-  float mean[3], std[3];
-} lg_preprocess_cfg;
 
 typedef struct lg_model {
   char path[4096];          /* what was loaded (directory or file), as given */
