@@ -279,8 +279,8 @@ static int points_arg(sqlite3_context *ctx, sqlite3_value *v, const char *fn, lg
     const cJSON *y = cJSON_GetObjectItemCaseSensitive(it, "y");
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(it, "yesno");
     if (!cJSON_IsObject(it) || !cJSON_IsNumber(x) || !cJSON_IsNumber(y) || !cJSON_IsString(a)) {
-      lg_fn_error(ctx, "%s(): argument 2 (points): point %zu must be an object with numbers \"x\" and "
-                       "\"y\" and a string \"yesno\"", fn, i);
+      lg_fn_error(ctx, "%s(): argument 2 (points): point %lld must be an object with numbers \"x\" and "
+                       "\"y\" and a string \"yesno\"", fn, (long long)i);
       goto done;
     }
     lg_point *p = &(*pts)[i];
@@ -290,13 +290,14 @@ static int points_arg(sqlite3_context *ctx, sqlite3_value *v, const char *fn, lg
     else if (strcmp(a->valuestring, "no") == 0) p->label = LG_POINT_NO;
     else if (strcmp(a->valuestring, "unsure") == 0) p->label = LG_POINT_UNSURE;
     else {
-      lg_fn_error(ctx, "%s(): argument 2 (points): point %zu: \"yesno\" must be \"yes\", \"no\" or "
-                       "\"unsure\" (the CSV's EstimatedYesNo), found \"%.40s\"", fn, i, a->valuestring);
+      lg_fn_error(ctx, "%s(): argument 2 (points): point %lld: \"yesno\" must be \"yes\", \"no\" or "
+                       "\"unsure\" (the CSV's EstimatedYesNo), found \"%.40s\"", fn, (long long)i,
+                  a->valuestring);
       goto done;
     }
     if (!(p->x >= 0 && p->x <= 1 && p->y >= 0 && p->y <= 1)) {
-      lg_fn_error(ctx, "%s(): argument 2 (points): point %zu: x and y must lie in [0, 1] (normalised to "
-                       "the original image), found (%g, %g)", fn, i, p->x, p->y);
+      lg_fn_error(ctx, "%s(): argument 2 (points): point %lld: x and y must lie in [0, 1] (normalised to "
+                       "the original image), found (%g, %g)", fn, (long long)i, p->x, p->y);
       goto done;
     }
   }

@@ -28,6 +28,7 @@ int lg_point_score(const float *final, int w, int h, const lg_frame *fr, const l
     for (size_t i = 0; i < np; i++) sum += final[i];
     thr = sum / (double)np;
   }
+  const float thr32 = (float)thr; /* compared in float32, as torch and the segmentation protocol */
   for (size_t i = 0; i < n; i++) {
     const lg_point *p = &pts[i];
     if (!(p->x >= 0 && p->x <= 1 && p->y >= 0 && p->y <= 1))
@@ -45,7 +46,7 @@ int lg_point_score(const float *final, int w, int h, const lg_frame *fr, const l
       col = cell_of(p->x, w);
       row = cell_of(p->y, h);
     }
-    int fg = (double)final[(size_t)row * (size_t)w + (size_t)col] > thr;
+    int fg = final[(size_t)row * (size_t)w + (size_t)col] > thr32;
     if (p->label == LG_POINT_YES) { if (fg) out->tp++; else out->fn++; }
     else { if (fg) out->fp++; else out->tn++; }
   }

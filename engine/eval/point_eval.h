@@ -14,7 +14,8 @@
 **                    row falls outside [0, size) was cut off by the crop: it is counted in `outside`
 **                    and never scored.
 **   no frame:        the map covers the whole image (squash): column min(floor(x·W), W − 1).
-** The point is foreground when map > threshold (strict; threshold NAN = the map's mean).  Then
+** The point is foreground when map > threshold (strict, in float32; threshold NAN = the map's mean
+** computed in double, then rounded to float like any given threshold).  Then
 **   yes + foreground → tp     yes + background → fn
 **   no  + foreground → fp     no  + background → tn
 **   unsure           → unsure (never scored, wherever it lies)

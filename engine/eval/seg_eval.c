@@ -34,10 +34,13 @@ int lg_seg_image(const float *res, int constant, const uint8_t *truth, size_t n,
   score = malloc(2 * n * sizeof *score);
   onehot = malloc(2 * n);
   if (!score || !onehot) { lg_errf(err, "lg_seg_image: out of memory for %zu pixels", n); goto done; }
+  /* torch compares a float32 tensor with a float32 threshold (Res.mean() is a float32 tensor; a
+  ** Python number is cast to the tensor's dtype), so the threshold is rounded to float32 */
+  const float thr32 = (float)thr;
   int64_t pred_n[2] = {0, 0}, truth_n[2] = {0, 0};
   for (size_t i = 0; i < n; i++) {
     int t = truth[i] != 0;
-    int p = !constant && (double)res[i] > thr;
+    int p = !constant && res[i] > thr32;
     pred_n[p]++;
     truth_n[t]++;
     out->inter[t] += p == t;

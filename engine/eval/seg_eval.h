@@ -9,7 +9,8 @@
 **   lg_seg_summary s;  lg_seg_summarise(&t, &s);               // pixel accuracy, IoUs, mIoU, mAP
 **
 ** Per image, with Res the min-max map (n pixels) and thr = mean(Res) or a given number:
-**   prediction  fg = Res > thr (strict), bg otherwise.  A constant map (Res = 0/0 = NaN in the
+**   prediction  fg = Res > thr (strict, in float32 as torch compares: thr = the mean of Res
+**               computed in double, or the given number, rounded to float), bg otherwise.  A constant map (Res = 0/0 = NaN in the
 **               reference) predicts background everywhere.
 **   pixels      labelled = n (every pixel: label + 1 > 0); correct = #(prediction == truth).
 **   IoU counts  inter_c = #(pred == c ∧ truth == c), union_c = #pred_c + #truth_c − inter_c, for

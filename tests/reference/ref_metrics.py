@@ -66,7 +66,8 @@ def chefer_image(res, label, threshold):
     label: int [H, W] 0/1; threshold: None = mean."""
     res = res.astype(np.float32).copy()
     with np.errstate(invalid="ignore"):
-        ret = np.float64(res.astype(np.float64).mean()) if threshold is None else threshold
+        # torch: Res.mean() is a float32 tensor and Res.gt(0.5) casts 0.5 to float32
+        ret = np.float32(res.astype(np.float64).mean() if threshold is None else threshold)
         res_1 = (res > ret).astype(np.float32)
         res_0 = (res <= ret).astype(np.float32)
     res_1_ap = res                     # aliases Res, like the reference's tensor
@@ -167,7 +168,7 @@ def seg_cases():
 def point_counts(final, frame, points, threshold):
     """The rule of engine/eval/point_eval.h: final [H, W] min-max map, frame dict or None."""
     h, w = final.shape
-    thr = float(final.astype(np.float64).mean()) if threshold is None else threshold
+    thr = np.float32(final.astype(np.float64).mean() if threshold is None else threshold)
     c = dict(tp=0, fp=0, fn=0, tn=0, unsure=0, outside=0)
     for p in points:
         if p["yesno"] == "unsure":
@@ -184,7 +185,7 @@ def point_counts(final, frame, points, threshold):
         else:
             col = min(int(np.floor(p["x"] * w)), w - 1)
             row = min(int(np.floor(p["y"] * h)), h - 1)
-        fg = float(final[row, col]) > thr
+        fg = final[row, col] > thr   # float32 comparison
         key = ("tp" if fg else "fn") if p["yesno"] == "yes" else ("fp" if fg else "tn")
         c[key] += 1
     c["ignored"] = c["unsure"] + c["outside"]
