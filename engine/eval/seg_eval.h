@@ -10,8 +10,8 @@
 **
 ** Per image, with Res the min-max map (n pixels) and thr = mean(Res) or a given number:
 **   prediction  fg = Res > thr (strict, in float32 as torch compares: thr = the mean of Res
-**               computed in double, or the given number, rounded to float), bg otherwise.  A constant map (Res = 0/0 = NaN in the
-**               reference) predicts background everywhere.
+**               computed in double, or the given number, rounded to float), bg otherwise.
+**               A constant map (Res = 0/0 = NaN in the reference) predicts background everywhere.
 **   pixels      labelled = n (every pixel: label + 1 > 0); correct = #(prediction == truth).
 **   IoU counts  inter_c = #(pred == c ∧ truth == c), union_c = #pred_c + #truth_c − inter_c, for
 **               c = background (0) and foreground (1) (np.histogram bins=2 on pred+1, label+1).
