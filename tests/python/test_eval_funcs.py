@@ -34,7 +34,7 @@ def seg_opts(case):
 COUNTS = ("pixel_correct", "pixel_labeled", "inter_bg", "union_bg", "inter_fg", "union_fg")
 
 
-def test_seg_image_matches_reference(db):
+def test_legrad_seg_image(db):
     data = load("seg_cases.json")
     for case in data["cases"]:
         m = one(db, "SELECT legrad_map_from_grid(?)", json.dumps(case["grid"]))
@@ -45,7 +45,7 @@ def test_seg_image_matches_reference(db):
         assert abs(got["ap"] - want["ap"]) <= 1e-6, (case["name"], got["ap"], want["ap"])
 
 
-def test_seg_eval_matches_reference(db):
+def test_legrad_seg_eval(db):
     data = load("seg_cases.json")
     db.execute("CREATE TABLE rows(map BLOB, mask BLOB, options TEXT)")
     for case in data["cases"]:
@@ -139,7 +139,7 @@ def point_map(db, case):
     return m
 
 
-def test_point_counts_matches_reference(db):
+def test_legrad_point_counts(db):
     for case in load("point_cases.json")["cases"]:
         m = point_map(db, case)
         thr = {"threshold": "mean" if case["threshold"] is None else case["threshold"]}
