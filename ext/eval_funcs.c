@@ -18,6 +18,8 @@
 **   threshold  "mean" (default: Res > Res.mean(), per image) or a number in [0, 1]
 **   label      the mask value that is the foreground (default: every non-zero pixel); it must occur
 **              in the mask
+**   ignore     a mask id whose pixels are not labelled: left out of every count and of the AP
+**              (Chefer's label −1; ImageNet-S's 1000); default none
 **   frame      "model" (default): the map's own frame; the mask goes through it as in legrad_iou.
 **              "squash224": Chefer's 224 x 224 squash: the map's grid bilinear to 224 x 224 then
 **              min-max, the mask NEAREST-resized to 224 x 224 whatever its size.
@@ -53,9 +55,10 @@ typedef struct eval_opts {
   double threshold; /* NAN = the map's mean */
   int label;        /* -1 = every non-zero pixel */
   eval_frame frame;
+  int ignore;       /* mask id left out of every count (not labelled); -1 = none */
 } eval_opts;
 
-enum { OPT_THRESHOLD = 1, OPT_LABEL = 2, OPT_FRAME = 4 };
+enum { OPT_THRESHOLD = 1, OPT_LABEL = 2, OPT_FRAME = 4, OPT_IGNORE = 8 };
 
 /*
 ** Parses the options argument (argument number pos of fn).  allowed: OPT_* mask; o holds the
@@ -65,7 +68,7 @@ static int eval_opts_parse(sqlite3_context *ctx, sqlite3_value *v, const char *f
                            unsigned allowed, eval_opts *o) {
   int t = sqlite3_value_type(v), rc = -1;
   if (t == SQLITE_NULL) return 0;
-  const char *expected = allowed & OPT_FRAME ? "threshold, label, frame" : "threshold";
+  const char *expected = allowed & OPT_FRAME ? "threshold, label, frame, ignore" : "threshold";
   if (t != SQLITE_TEXT) {
     lg_fn_error(ctx, "%s(): argument %d (options) must be a JSON object as TEXT, found %s", fn, pos,
                 lg_type_name(t));
@@ -90,13 +93,17 @@ static int eval_opts_parse(sqlite3_context *ctx, sqlite3_value *v, const char *f
                     cJSON_IsNumber(it) ? "a number outside [0, 1]" : "another value");
         goto done;
       }
-    } else if (strcmp(k, "label") == 0 && (allowed & OPT_LABEL)) {
+    } else if ((strcmp(k, "label") == 0 && (allowed & OPT_LABEL)) ||
+               (strcmp(k, "ignore") == 0 && (allowed & OPT_IGNORE))) {
+      int is_label = k[0] == 'l';
       double d = cJSON_IsNumber(it) ? it->valuedouble : -1;
-      if (cJSON_IsNull(it)) o->label = -1;
-      else if (d >= 0 && d <= 65535 && d == floor(d)) o->label = (int)d;
+      int *dst = is_label ? &o->label : &o->ignore;
+      if (cJSON_IsNull(it)) *dst = -1;
+      else if (d >= 0 && d <= 65535 && d == floor(d)) *dst = (int)d;
       else {
-        lg_fn_error(ctx, "%s(): argument %d (options): \"label\" must be an object id in 0..65535 or "
-                         "null (every non-zero pixel), found %s", fn, pos,
+        lg_fn_error(ctx, "%s(): argument %d (options): \"%s\" must be an object id in 0..65535 or "
+                         "null (%s), found %s", fn, pos, k,
+                    is_label ? "every non-zero pixel" : "no pixel is ignored",
                     cJSON_IsNumber(it) ? "an out-of-range or fractional number" : "a non-number");
         goto done;
       }
@@ -113,6 +120,16 @@ static int eval_opts_parse(sqlite3_context *ctx, sqlite3_value *v, const char *f
                   pos, k, expected);
       goto done;
     }
+  }
+  if (o->ignore >= 0 && o->ignore == o->label) {
+    lg_fn_error(ctx, "%s(): argument %d (options): \"ignore\" and \"label\" are both %d; the ignored "
+                     "id must differ from the foreground's", fn, pos, o->label);
+    goto done;
+  }
+  if (o->ignore == 0 && o->label < 0) {
+    lg_fn_error(ctx, "%s(): argument %d (options): \"ignore\" is 0 (the background) with no \"label\"; "
+                     "every labelled pixel would be foreground: pass a label", fn, pos);
+    goto done;
   }
   rc = 0;
 done:
@@ -146,7 +163,7 @@ static int seg_row(sqlite3_context *ctx, int argc, sqlite3_value **argv, const c
   float *fin = NULL;
   uint8_t *truth = NULL;
   lg_err err;
-  eval_opts o = {NAN, -1, FRAME_MODEL};
+  eval_opts o = {NAN, -1, FRAME_MODEL, -1};
   int rc = -1, W = 0, H = 0, constant = 0;
   if (sqlite3_value_type(argv[1]) == SQLITE_NULL) return 1;
   int r = lg_map_arg(ctx, argv[0], fn, 1, &m);
@@ -157,7 +174,8 @@ static int seg_row(sqlite3_context *ctx, int argc, sqlite3_value **argv, const c
                 lg_type_name(t), t == SQLITE_TEXT ? "; " LG_FILE_BYTES_HINT : "");
     goto done;
   }
-  if (argc >= 3 && eval_opts_parse(ctx, argv[2], fn, 3, OPT_THRESHOLD | OPT_LABEL | OPT_FRAME, &o))
+  if (argc >= 3 &&
+      eval_opts_parse(ctx, argv[2], fn, 3, OPT_THRESHOLD | OPT_LABEL | OPT_FRAME | OPT_IGNORE, &o))
     goto done;
   if (o.frame == FRAME_MODEL) {
     if (lg_map_final_size(ctx, &m, fn, &W, &H)) goto done;
@@ -191,7 +209,9 @@ static int seg_row(sqlite3_context *ctx, int argc, sqlite3_value **argv, const c
     goto done;
   }
   for (size_t i = 0; i < n; i++)
-    truth[i] = (uint8_t)(o.label < 0 ? framed[i] != 0 : framed[i] == (uint16_t)o.label);
+    truth[i] = o.ignore >= 0 && framed[i] == (uint16_t)o.ignore
+                   ? LG_SEG_IGNORE
+                   : (uint8_t)(o.label < 0 ? framed[i] != 0 : framed[i] == (uint16_t)o.label);
   if (lg_seg_image(fin, constant, truth, n, o.threshold, c, &err)) {
     lg_fn_error(ctx, "%s(): %s", fn, err.msg);
     goto done;
@@ -317,7 +337,7 @@ static void point_counts_func(sqlite3_context *ctx, int argc, sqlite3_value **ar
   float *fin = NULL;
   size_t n = 0;
   lg_err err;
-  eval_opts o = {0.5, -1, FRAME_MODEL};
+  eval_opts o = {0.5, -1, FRAME_MODEL, -1};
   if (sqlite3_value_type(argv[1]) == SQLITE_NULL) return;
   if (lg_map_arg(ctx, argv[0], fn, 1, &m)) return;
   if (points_arg(ctx, argv[1], fn, &pts, &n)) goto done;

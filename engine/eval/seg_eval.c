@@ -38,21 +38,27 @@ int lg_seg_image(const float *res, int constant, const uint8_t *truth, size_t n,
   ** Python number is cast to the tensor's dtype), so the threshold is rounded to float32 */
   const float thr32 = (float)thr;
   int64_t pred_n[2] = {0, 0}, truth_n[2] = {0, 0};
+  size_t m = 0; /* labelled pixels, packed at the front of each channel's half */
   for (size_t i = 0; i < n; i++) {
+    if (truth[i] == LG_SEG_IGNORE) continue;
     int t = truth[i] != 0;
     int p = !constant && res[i] > thr32;
     pred_n[p]++;
     truth_n[t]++;
     out->inter[t] += p == t;
-    score[i] = constant ? 0.0f : 1.0f - res[i]; /* float32, as the reference's tensor */
-    score[n + i] = constant ? 0.0f : res[i];
-    onehot[i] = (uint8_t)!t;
-    onehot[n + i] = (uint8_t)t;
+    score[m] = constant ? 0.0f : 1.0f - res[i]; /* float32, as the reference's tensor */
+    score[n + m] = constant ? 0.0f : res[i];
+    onehot[m] = (uint8_t)!t;
+    onehot[n + m] = (uint8_t)t;
+    m++;
   }
+  /* the background channel's m scores, then the foreground channel's */
+  memmove(score + m, score + n, m * sizeof *score);
+  memmove(onehot + m, onehot + n, m);
   for (int c = 0; c < 2; c++) out->uni[c] = pred_n[c] + truth_n[c] - out->inter[c];
-  out->pixel_labeled = (int64_t)n;
+  out->pixel_labeled = (int64_t)m;
   out->pixel_correct = out->inter[0] + out->inter[1];
-  if (lg_average_precision(score, onehot, 2 * n, &out->ap, err)) goto done;
+  if (lg_average_precision(score, onehot, 2 * m, &out->ap, err)) goto done;
   if (isnan(out->ap)) out->ap = 0; /* np.nan_to_num */
   rc = 0;
 done:

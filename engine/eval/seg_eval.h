@@ -12,10 +12,12 @@
 **   prediction  fg = Res > thr (strict, in float32 as torch compares: thr = the mean of Res
 **               computed in double, or the given number, rounded to float), bg otherwise.
 **               A constant map (Res = 0/0 = NaN in the reference) predicts background everywhere.
-**   pixels      labelled = n (every pixel: label + 1 > 0); correct = #(prediction == truth).
+**   ignored     pixels whose truth is LG_SEG_IGNORE (the reference's label −1, e.g. ImageNet-S id
+**               1000) are left out of every count and of the AP (ignore_index = −1).
+**   pixels      labelled = the other pixels (label + 1 > 0); correct = #(prediction == truth).
 **   IoU counts  inter_c = #(pred == c ∧ truth == c), union_c = #pred_c + #truth_c − inter_c, for
 **               c = background (0) and foreground (1) (np.histogram bins=2 on pred+1, label+1).
-**   ap          sklearn average_precision_score over the 2n scores [1 − Res, Res] against the
+**   ap          sklearn average_precision_score over the 2m scores (m labelled pixels) [1 − Res, Res] against the
 **               one-hot truth [1 − truth, truth]; NaN → 0.  A constant map scores 0 in both channels
 **               (the reference's NaN guard), which gives ap = 0.5.
 ** Over a set:
@@ -30,6 +32,9 @@
 #include <stdint.h>
 
 #include "lg_error.h"
+
+/* truth value of a pixel that is not labelled (excluded from the counts and the AP). */
+#define LG_SEG_IGNORE 255
 
 /* One image's counts (background = index 0, foreground = index 1). */
 typedef struct lg_seg_counts {
@@ -53,7 +58,7 @@ typedef struct lg_seg_summary {
 
 /* Scores one image.  res: [n] the min-max map in [0, 1] (finite); constant: 1 when the map was
 ** constant (its min-max is 0/0 in the reference; res is then ignored); truth: [n] 0 = background,
-** else foreground; threshold: NAN = the mean of res, else the threshold itself.  Returns 0, or -1
+** LG_SEG_IGNORE = not labelled, else foreground; threshold: NAN = the mean of res, else the threshold itself.  Returns 0, or -1
 ** with err. */
 int lg_seg_image(const float *res, int constant, const uint8_t *truth, size_t n, double threshold,
                  lg_seg_counts *out, lg_err *err);

@@ -135,6 +135,8 @@ static void test_seg_fixtures(void) {
     const cJSON *lab = cJSON_GetObjectItemCaseSensitive(cs, "label");
     const cJSON *thr = cJSON_GetObjectItemCaseSensitive(cs, "threshold");
     int label = cJSON_IsNumber(lab) ? (int)lab->valuedouble : -1;
+    const cJSON *ign = cJSON_GetObjectItemCaseSensitive(cs, "ignore");
+    int ignore = cJSON_IsNumber(ign) ? (int)ign->valuedouble : -1;
     float *res = malloc(sizeof(float) * (size_t)n);
     uint8_t *truth = malloc((size_t)n);
     int k = 0;
@@ -146,7 +148,7 @@ static void test_seg_fixtures(void) {
     cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(cs, "mask")) {
       cJSON_ArrayForEach(v, row) {
         int id = (int)v->valuedouble;
-        truth[k++] = (uint8_t)(label < 0 ? id != 0 : id == label);
+        truth[k++] = id == ignore ? LG_SEG_IGNORE : (uint8_t)(label < 0 ? id != 0 : id == label);
       }
     }
     lg_seg_counts c;

@@ -28,7 +28,15 @@ def seg_opts(case):
     o = {"threshold": "mean" if case["threshold"] is None else case["threshold"]}
     if case["label"] is not None:
         o["label"] = case["label"]
+    if case.get("ignore") is not None:
+        o["ignore"] = case["ignore"]
     return json.dumps(o)
+
+
+def case_mask(case):
+    """The case's mask as a PNG (16-bit when it holds ids above 255)."""
+    big = max(max(r) for r in case["mask"]) > 255
+    return mask_png(case["mask"], mode="I;16" if big else "L")
 
 
 COUNTS = ("pixel_correct", "pixel_labeled", "inter_bg", "union_bg", "inter_fg", "union_fg")
@@ -38,7 +46,7 @@ def test_legrad_seg_image(db):
     data = load("seg_cases.json")
     for case in data["cases"]:
         m = one(db, "SELECT legrad_map_from_grid(?)", json.dumps(case["grid"]))
-        got = json.loads(one(db, "SELECT legrad_seg_image(?, ?, ?)", m, mask_png(case["mask"]),
+        got = json.loads(one(db, "SELECT legrad_seg_image(?, ?, ?)", m, case_mask(case),
                              seg_opts(case)))
         want = case["expected"]
         assert {k: got[k] for k in COUNTS} == {k: want[k] for k in COUNTS}, case["name"]
@@ -50,7 +58,7 @@ def test_legrad_seg_eval(db):
     db.execute("CREATE TABLE rows(map BLOB, mask BLOB, options TEXT)")
     for case in data["cases"]:
         db.execute("INSERT INTO rows SELECT legrad_map_from_grid(?), ?, ?",
-                   (json.dumps(case["grid"]), mask_png(case["mask"]), seg_opts(case)))
+                   (json.dumps(case["grid"]), case_mask(case), seg_opts(case)))
     db.execute("INSERT INTO rows VALUES (NULL, NULL, NULL)")          # skipped, like avg()
     got = json.loads(one(db, "SELECT legrad_seg_eval(map, mask, options) FROM rows"))
     for k, v in data["summary"].items():
@@ -113,7 +121,14 @@ def test_seg_errors(db):
            fn + "argument 3 (label): label 1 does not occur in the mask (it holds 0 and 5); pass 5, or "
                 "omit label to use every non-zero pixel")
     raises(db, "SELECT legrad_seg_image(?, ?, '{\"thresh\": 1}')", (m, mk),
-           fn + "argument 3 (options): unknown key \"thresh\" (expected one of: threshold, label, frame)")
+           fn + "argument 3 (options): unknown key \"thresh\" (expected one of: threshold, label, frame, "
+                "ignore)")
+    raises(db, "SELECT legrad_seg_image(?, ?, '{\"ignore\": 5, \"label\": 5}')", (m, mk),
+           fn + "argument 3 (options): \"ignore\" and \"label\" are both 5; the ignored id must differ "
+                "from the foreground's")
+    raises(db, "SELECT legrad_seg_image(?, ?, '{\"ignore\": -3}')", (m, mk),
+           fn + "argument 3 (options): \"ignore\" must be an object id in 0..65535 or null (no pixel is "
+                "ignored), found an out-of-range or fractional number")
     raises(db, "SELECT legrad_seg_image(?, ?, '{\"threshold\": 2}')", (m, mk),
            fn + "argument 3 (options): \"threshold\" must be \"mean\" or a number in [0, 1] (the "
                 "min-max map's units), found a number outside [0, 1]")

@@ -63,7 +63,7 @@ def average_precision(t, p):
 
 def chefer_image(res, label, threshold):
     """One image through Chefer's code.  res: float32 [H, W] min-max map (NaN = constant map);
-    label: int [H, W] 0/1; threshold: None = mean."""
+    label: int [H, W] 0/1, or -1 = not labelled (ignore_index); threshold: None = mean."""
     res = res.astype(np.float32).copy()
     with np.errstate(invalid="ignore"):
         # torch: Res.mean() is a float32 tensor and Res.gt(0.5) casts 0.5 to float32
@@ -88,9 +88,11 @@ def chefer_image(res, label, threshold):
     a_pred, _ = np.histogram(predict, bins=2, range=(1, 2))
     a_lab, _ = np.histogram(target, bins=2, range=(1, 2))
     a_union = a_pred + a_lab - a_inter
-    # get_ap_scores
-    onehot = np.stack([label == 0, label == 1]).astype(np.int64)
-    ap = float(np.nan_to_num(average_precision(onehot.reshape(-1), output_ap.reshape(-1))))
+    # get_ap_scores: one-hot of label.clamp(min=0), then the pixels whose label is -1 dropped
+    onehot = np.stack([label <= 0, label == 1]).astype(np.int64)
+    keep = np.stack([label, label]).reshape(-1) != -1
+    t, p = onehot.reshape(-1)[keep], output_ap.reshape(-1)[keep]
+    ap = float(np.nan_to_num(average_precision(t, p))) if t.size else 0.0   # sklearn refuses empty
     return {"pixel_correct": correct, "pixel_labeled": labeled,
             "inter_bg": int(a_inter[0]), "union_bg": int(a_union[0]),
             "inter_fg": int(a_inter[1]), "union_fg": int(a_union[1]), "ap": ap}
@@ -130,14 +132,16 @@ def seg_cases():
     rng = np.random.default_rng(20261207)
     cases = []
 
-    def add(name, res, mask, label=None, threshold=None, constant=False):
-        obj = (mask != 0) if label is None else (mask == label)
+    def add(name, res, mask, label=None, threshold=None, constant=False, ignore=None):
+        obj = ((mask != 0) if label is None else (mask == label)).astype(np.int64)
+        if ignore is not None:
+            obj[mask == ignore] = -1
         r = np.full(mask.shape, np.nan, np.float32) if constant else res
-        exp = chefer_image(r, obj.astype(np.int64), threshold)
+        exp = chefer_image(r, obj, threshold)
         cases.append({"name": name, "h": int(mask.shape[0]), "w": int(mask.shape[1]),
                       "grid": (res if not constant else np.full(mask.shape, 0.25, np.float32)).tolist(),
                       "constant": constant, "mask": mask.tolist(), "label": label,
-                      "threshold": threshold, "expected": exp})
+                      "threshold": threshold, "ignore": ignore, "expected": exp})
 
     # hand-checked (tests/c/test_seg_eval.c has the arithmetic)
     hand = np.array([[0, .25, .5, .75], [.25, .5, .75, 1], [0, 0, 1, 1], [0, 0, .25, .25]], np.float32)
@@ -160,6 +164,10 @@ def seg_cases():
     add("constant_map_05", None, blob(rng, 8, 8), threshold=0.5, constant=True)
     ids = blob(rng, 14, 14, 3) + blob(rng, 14, 14, 7) * (blob(rng, 14, 14, 1) == 0)
     add("label_7", unit_map(rng, 14, 14), np.where(ids == 0, 0, np.where(ids >= 7, 7, 3)), label=7)
+    ign = np.where(rng.random((12, 10)) < 0.2, 1000, blob(rng, 12, 10, 4))
+    add("ignore_1000", unit_map(rng, 12, 10), ign, ignore=1000)
+    add("ignore_1000_label", unit_map(rng, 12, 10, 4), ign, label=4, threshold=0.5, ignore=1000)
+    add("ignore_all", unit_map(rng, 4, 4), np.full((4, 4), 1000, np.int64), ignore=1000)
     add("threshold_0", unit_map(rng, 9, 11, 4), blob(rng, 9, 11), threshold=0.0)
     add("threshold_1", unit_map(rng, 9, 11), blob(rng, 9, 11), threshold=1.0)
     return cases
