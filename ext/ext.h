@@ -37,6 +37,8 @@ int lg_create_functions(sqlite3 *db, const lg_func_def *defs, size_t n, void *p)
 int lg_register_map_functions(sqlite3 *db);
 /* Metric functions: legrad_iou/pointing/mass_in (metric_funcs.c). */
 int lg_register_metric_functions(sqlite3 *db);
+/* Evaluation protocols: legrad_seg_eval/seg_image/point_counts (eval_funcs.c). */
+int lg_register_eval_functions(sqlite3 *db);
 
 /* The per-connection state (lg_conn, ext/conn.h) is created by sqlite3_legrad_init() and passed
 ** to the registration functions below, which hand it to SQLite as user data / module pAux. */

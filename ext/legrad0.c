@@ -20,6 +20,7 @@
 **   clip_image_embedding/text_embedding/similarity/tokenize  clip_funcs.c
 **   legrad_map_*                                           map_funcs.c
 **   metric functions                                       metric_funcs.c
+**   evaluation protocols (segmentation, points)            eval_funcs.c
 ** and creates temp.legrad_models (models_vtab.c: registration without a write on main).
 **   legrad_failures, legrad_failures_clear(), legrad_image_hash()  failures.c
 **   legrad_progress()                                      progress.c
@@ -174,6 +175,7 @@ int sqlite3_legrad_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routines
   if (rc == SQLITE_OK) { step = "clip functions"; rc = lg_register_clip_functions(db, c); }
   if (rc == SQLITE_OK) { step = "map functions"; rc = lg_register_map_functions(db); }
   if (rc == SQLITE_OK) { step = "metric functions"; rc = lg_register_metric_functions(db); }
+  if (rc == SQLITE_OK) { step = "evaluation functions"; rc = lg_register_eval_functions(db); }
   if (rc == SQLITE_OK) { step = "legrad_failures"; rc = lg_register_failures(db, c); }
   if (rc == SQLITE_OK) { step = "legrad_progress"; rc = lg_register_progress(db, c); }
   if (rc != SQLITE_OK) {

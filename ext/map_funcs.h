@@ -25,4 +25,19 @@ int lg_check_output_pixels(sqlite3_context *ctx, const char *fn, const char *wha
 /* Largest JSON text a map function returns (legrad_map_json, legrad_map_grid): 64 MiB. */
 #define LG_MAP_MAX_JSON_BYTES (64 * 1024 * 1024)
 
+/* ---- metric_funcs.c: masks against maps (shared with eval_funcs.c) ---- */
+struct lg_mask;
+/* Checks that label (>= 0) occurs in the mask, else sets an error listing the ids it holds
+** ("fn(): argument pos (label): label 1 does not occur in the mask (it holds 0 and 255); ...").
+** label < 0 always passes.  Returns -1 after setting the error. */
+int lg_check_label_present(sqlite3_context *ctx, const char *fn, int pos, const struct lg_mask *mask,
+                           int label);
+/* Checks that the mask's size fits map m: the source size with a recorded frame; without one, the
+** input size, or any size when the input is square (it is squashed).  -1 after setting the error. */
+int lg_check_mask_size(sqlite3_context *ctx, const char *fn, const struct lg_mask *mask, const lg_map *m);
+/* Brings the mask into the frame of map m (nearest neighbour through the recorded frame, or a squash
+** to the input size): *out = [H, W] at the map's input size, malloc'ed.  -1 after setting the error. */
+int lg_mask_in_map_frame(sqlite3_context *ctx, const char *fn, const struct lg_mask *mask,
+                         const lg_map *m, uint16_t **out);
+
 #endif

@@ -91,8 +91,8 @@ static int threshold_arg(sqlite3_context *ctx, sqlite3_value *v, const char *fn,
 **   "fn(): argument 4 (label): label 1 does not occur in the mask (it holds 0 and 255); pass 255, or
 **    omit label to use every non-zero pixel".  Returns -1 after setting the error.
 */
-static int check_label_present(sqlite3_context *ctx, const char *fn, int pos, const lg_mask *mask,
-                               int label) {
+int lg_check_label_present(sqlite3_context *ctx, const char *fn, int pos, const lg_mask *mask,
+                           int label) {
   enum { SHOW = 8 };
   uint8_t seen[8192];
   if (label < 0) return 0;
@@ -136,7 +136,7 @@ static int check_label_present(sqlite3_context *ctx, const char *fn, int pos, co
 ** Checks that the mask's size fits map m: the source size with a recorded frame; without one, the
 ** input size, or any size when the input is square (it is squashed).  -1 after setting the error.
 */
-static int check_mask_size(sqlite3_context *ctx, const char *fn, const lg_mask *mask, const lg_map *m) {
+int lg_check_mask_size(sqlite3_context *ctx, const char *fn, const lg_mask *mask, const lg_map *m) {
   int W, H;
   lg_map_input_size(m, &W, &H);
   const lg_frame *fr = &m->frame;
@@ -158,8 +158,8 @@ static int check_mask_size(sqlite3_context *ctx, const char *fn, const lg_mask *
 ** Brings mask into the frame of map m: out = [H, W] (the map's input size), malloc'ed.  The mask's
 ** size has been checked (check_mask_size).  Returns -1 after setting the error.
 */
-static int mask_in_map_frame(sqlite3_context *ctx, const char *fn, const lg_mask *mask,
-                             const lg_map *m, uint16_t **out) {
+int lg_mask_in_map_frame(sqlite3_context *ctx, const char *fn, const lg_mask *mask,
+                         const lg_map *m, uint16_t **out) {
   int W, H;
   lg_err err;
   lg_map_input_size(m, &W, &H);
@@ -212,8 +212,8 @@ static void metric_func(sqlite3_context *ctx, int argc, sqlite3_value **argv, me
     lg_fn_error(ctx, "%s(): argument 2 (mask) could not be decoded: %s", fn, err.msg);
     goto done;
   }
-  if (check_mask_size(ctx, fn, &mask, &m)) goto done;
-  if (check_label_present(ctx, fn, label_pos, &mask, label)) goto done;
+  if (lg_check_mask_size(ctx, fn, &mask, &m)) goto done;
+  if (lg_check_label_present(ctx, fn, label_pos, &mask, label)) goto done;
   if (kind == METRIC_COVERAGE) {
     size_t inside = 0, total = 0;
     if (lg_mask_coverage(&mask, &m.frame, label, &inside, &total, &err)) {
@@ -223,7 +223,7 @@ static void metric_func(sqlite3_context *ctx, int argc, sqlite3_value **argv, me
     if (total) sqlite3_result_double(ctx, (double)inside / (double)total);
     goto done; /* an empty object (no label, all-zero mask): NULL */
   }
-  if (mask_in_map_frame(ctx, fn, &mask, &m, &framed)) goto done;
+  if (lg_mask_in_map_frame(ctx, fn, &mask, &m, &framed)) goto done;
   fin = malloc(sizeof(float) * (size_t)W * H);
   if (!fin) { sqlite3_result_error_nomem(ctx); goto done; }
   if (lg_map_final(&m, 0, 0, fin, NULL, &err)) { lg_fn_error(ctx, "%s(): %s", fn, err.msg); goto done; }

@@ -33,6 +33,9 @@ FUNCTIONS = {
     ("legrad_iou", 2, "di"), ("legrad_iou", 3, "di"), ("legrad_iou", 4, "di"),
     ("legrad_pointing", 2, "di"), ("legrad_pointing", 3, "di"),
     ("legrad_mass_in", 2, "di"), ("legrad_mass_in", 3, "di"),
+    ("legrad_seg_eval", 2, "di"), ("legrad_seg_eval", 3, "di"),
+    ("legrad_seg_image", 2, "di"), ("legrad_seg_image", 3, "di"),
+    ("legrad_point_counts", 2, "di"), ("legrad_point_counts", 3, "di"),
     ("legrad_frame_coverage", 2, "di"), ("legrad_frame_coverage", 3, "di"),
 }
 MODULES = {"legrad_failures", "legrad_layers", "legrad_methods", "legrad_models"}
