@@ -78,6 +78,7 @@ int lg_mask_decode(const void *png, size_t n, lg_mask *out, lg_err *err) {
   if (!png || n < 8 || memcmp(png, sig, 8) != 0)
     return lg_errf(err, "mask: not a PNG (expected an 8- or 16-bit greyscale PNG of object ids)");
   if (n > (size_t)INT32_MAX) return lg_errf(err, "mask: PNG of %zu bytes is too large", n);
+  if (lg_png_check(png, n, "mask", NULL, err)) return -1;
   if (!stbi_info_from_memory(png, (int)n, &w, &h, &comp))
     return lg_errf(err, "mask: cannot read PNG header: %s", stbi_failure_reason());
   if (comp != 1)

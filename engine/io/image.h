@@ -108,6 +108,12 @@ typedef struct lg_image_info {
 /* Sniffs the format from the magic bytes and reads the size from the header when it is there
 ** (PNG IHDR, GIF screen, BMP info header, JPEG first SOFn, WebP VP8/VP8L/VP8X).  Never fails. */
 void lg_image_probe(const void *data, size_t n, lg_image_info *info);
+/* Checks a PNG's chunk structure before a decoder allocates anything: refuses a chunk that runs
+** past the end of the n bytes (truncated file) and an IDAT stream that inflates to more than the
+** IHDR's pixels need (zlib bomb), polling stop (may be NULL) while inflating.  Messages start with
+** "who: ".  Returns 0 (also for input that is not a PNG with an IHDR: the decoder reports those),
+** or -1 with err. */
+int lg_png_check(const void *png, size_t n, const char *who, const lg_stop *stop, lg_err *err);
 void lg_image_free(lg_image *img);
 
 /* Pillow's CMYK -> RGB conversion (cmyk2rgb): c' = (255-k) - (c*(255-k))/255 with Pillow's

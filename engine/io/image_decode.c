@@ -31,6 +31,7 @@
 ** mode: the alpha channel (RGBA/LA sources are resized premultiplied) and whether the source is a
 ** palette or 1-bit image (resized with NEAREST).  See docs/preprocessing.md.
 */
+#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,9 @@ static unsigned rd_le16(const uint8_t *p) { return (unsigned)p[0] | (unsigned)p[
 static uint32_t rd_le32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
+static uint32_t rd_be32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
 
 /* Walks the JPEG marker structure of p[0..n), counting the scans (SOS markers) into *scans, and
 ** returns 1 when an EOI marker (FF D9) is reached outside any marker segment, 0 when the data ends
@@ -162,8 +166,8 @@ static int gif_first_frame_complete(const uint8_t *p, size_t n) {
 static int header_dims(img_format f, const uint8_t *p, size_t n, unsigned long long *w,
                        unsigned long long *h) {
   if (f == FMT_PNG && n >= 24 && memcmp(p + 12, "IHDR", 4) == 0) {
-    *w = (unsigned long long)p[16] << 24 | p[17] << 16 | p[18] << 8 | p[19];
-    *h = (unsigned long long)p[20] << 24 | p[21] << 16 | p[22] << 8 | p[23];
+    *w = rd_be32(p + 16);
+    *h = rd_be32(p + 20);
     return 1;
   }
   if (f == FMT_GIF && n >= 10) {
@@ -213,31 +217,45 @@ static uint64_t png_raw_size(uint64_t w, uint64_t h, int depth, int colour, int 
   return total;
 }
 
-/* PNG zlib bombs: stb_image inflates the whole IDAT stream, growing its buffer up to 4 GiB, however
-** few pixels the IHDR declares (a 1 MB PNG of 1 x 1 pixels can inflate to 1 GiB).  This inflates
-** the IDAT chunks with zlib into a scratch buffer, counting bytes and polling stop, and refuses a
-** stream that inflates to more than `limit` bytes.  Pillow stops reading once the image is full, so
-** it opens such files; a well-formed PNG never holds more data than its pixels need.  Returns 0 when
-** stb_image may run (corrupt or truncated streams are left to its own errors), -1 with err. */
-static int png_check_inflated_size(const uint8_t *p, size_t n, uint64_t limit, const lg_stop *stop,
-                                   lg_err *err) {
+/* PNG structure checks before stb_image runs (lg_png_check in image.h).
+** Truncation: stb_image allocates what a chunk's length field announces before it notices that the
+** file ends sooner (an 85-byte PNG can make it ask for 2 GiB), so a chunk that runs past the end of
+** the bytes is refused here.
+** Zlib bombs: stb_image inflates the whole IDAT stream, growing its buffer up to 4 GiB, however few
+** pixels the IHDR declares (a 1 MB PNG of 1 x 1 pixels can inflate to 1 GiB).  This inflates the
+** IDAT chunks with zlib into a scratch buffer, counting bytes and polling stop, and refuses a stream
+** that inflates to more than its pixels need.  Pillow stops reading once the image is full, so it
+** opens such files; a well-formed PNG never holds more data than its pixels need.  Returns 0 when
+** stb_image may run (corrupt streams are left to its own errors), -1 with err. */
+int lg_png_check(const void *png, size_t n, const char *who, const lg_stop *stop, lg_err *err) {
+  const uint8_t *p = png;
+  if (n < 29 || memcmp(p + 12, "IHDR", 4) != 0) return 0;  /* stb_image reports a bad header */
+  uint64_t w = rd_be32(p + 16), h = rd_be32(p + 20);
+  uint64_t limit = png_raw_size(w, h, p[24], p[25], p[28]);
   z_stream z;
   unsigned char scratch[1 << 15];
   int rc = 0, zrc = Z_OK;
   uint64_t total = 0;
   memset(&z, 0, sizeof z);
-  if (inflateInit(&z) != Z_OK) return lg_errf(err, "lg_image_decode: zlib initialisation failed");
-  for (size_t i = 8; i + 12 <= n && zrc != Z_STREAM_END; ) {
-    uint32_t len = (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 | (uint32_t)p[i + 2] << 8 | p[i + 3];
+  if (inflateInit(&z) != Z_OK) return lg_errf(err, "%s: zlib initialisation failed", who);
+  for (size_t i = 8; i + 8 <= n && zrc != Z_STREAM_END; ) {  /* length, type, data, CRC */
+    uint32_t len = rd_be32(p + i);
     const uint8_t *type = p + i + 4, *data = p + i + 8;
-    if (len > n - i - 12) break;  /* truncated chunk: stb_image reports it */
+    if (n - i < 12 || len > n - i - 12) {
+      char name[5];
+      for (int k = 0; k < 4; k++) name[k] = isalpha(type[k]) ? (char)type[k] : '?';
+      name[4] = 0;
+      rc = lg_errf(err, "%s: PNG image is truncated (its %s chunk announces %lu bytes, %zu remain)",
+                   who, name, (unsigned long)len, n - i - 8);
+      break;
+    }
     if (memcmp(type, "CgBI", 4) == 0) {
-      rc = lg_errf(err, "lg_image_decode: PNG image is an Apple CgBI PNG (raw deflate, BGRA), which "
-                        "Pillow cannot open either");
+      rc = lg_errf(err, "%s: PNG image is an Apple CgBI PNG (raw deflate, BGRA), which Pillow "
+                        "cannot open either", who);
       break;
     }
     if (memcmp(type, "IEND", 4) == 0) break;
-    if (memcmp(type, "IDAT", 4) == 0) {
+    if (memcmp(type, "IDAT", 4) == 0 && limit) {
       z.next_in = (unsigned char *)data;
       z.avail_in = len;
       while (z.avail_in > 0 && zrc == Z_OK) {
@@ -247,12 +265,12 @@ static int png_check_inflated_size(const uint8_t *p, size_t n, uint64_t limit, c
         total += sizeof scratch - z.avail_out;
         if (zrc == Z_BUF_ERROR) zrc = Z_OK;  /* needs the next IDAT */
         if (total > limit) {
-          rc = lg_errf(err, "lg_image_decode: PNG image data inflates to more than %llu bytes, the "
-                            "most its pixels need (zlib bomb?)", (unsigned long long)limit);
+          rc = lg_errf(err, "%s: PNG image data inflates to more than %llu bytes, the most its "
+                            "pixels need (zlib bomb?)", who, (unsigned long long)limit);
           break;
         }
         if (lg_stop_requested(stop)) {
-          rc = lg_errf(err, "lg_image_decode: interrupted while reading the PNG image data");
+          rc = lg_errf(err, "%s: interrupted while reading the PNG image data", who);
           break;
         }
       }
@@ -659,10 +677,7 @@ static int stb_decode(img_format fmt, const uint8_t *p, size_t n, const decode_l
     return lg_errf(err, "lg_image_decode: %s image is truncated (%zu bytes, no end of image data)",
                    format_name(fmt), n);
   }
-  if (fmt == FMT_PNG && n >= 29) {  /* IHDR read by stbi_info: depth, colour type, interlace */
-    uint64_t raw = png_raw_size((uint64_t)w, (uint64_t)h, p[24], p[25], p[28]);
-    if (raw && png_check_inflated_size(p, n, raw, &lim->stop, err)) return -1;
-  }
+  if (fmt == FMT_PNG && lg_png_check(p, n, "lg_image_decode", &lim->stop, err)) return -1;
   if (lg_stop_requested(&lim->stop)) {
     return lg_errf(err, "lg_image_decode: interrupted before decoding the %s image", format_name(fmt));
   }

@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "image.h"
+#include "metrics.h"
 
 #define FIX "tests/fixtures/image/"
 
@@ -329,6 +330,24 @@ static void test_png_zlib_bomb(void) {
     printf("  1 x 1 PNG inflating to 64 MiB (%zu bytes) refused in %.4f s\n", n, now_s() - t0);
   }
   free(png);
+  /* A chunk whose length field runs past the end of the file: refused before stb_image allocates
+  ** what the field announces, for images and masks alike. */
+  unsigned char *cut = check_read_file(FIX "in/grey_70x50.png", &n);
+  unsigned char *idat = cut ? memmem(cut, n, "IDAT", 4) : NULL;
+  CHECK(idat != NULL && idat - cut >= 12, "grey_70x50.png has an IDAT chunk");
+  if (idat && idat - cut >= 12) {
+    be32(idat - 4, 0x7fffff00u);
+    char want[160];
+    snprintf(want, sizeof want, "PNG image is truncated (its IDAT chunk announces 2147483392 bytes, "
+             "%zu remain)", n - (size_t)(idat + 4 - cut));
+    expect_error("PNG chunk past the end", cut, n, want);
+    lg_mask mask;
+    lg_err err2 = {{0}};
+    CHECK(lg_mask_decode(cut, n, &mask, &err2) == -1 && strncmp(err2.msg, "mask: ", 6) == 0 &&
+              strcmp(err2.msg + 6, want) == 0,
+          "mask with a chunk past the end: '%s'", err2.msg);
+  }
+  free(cut);
 }
 
 /* Progressive JPEG bombs are refused before libjpeg decodes a scan; limits and cancellation. */
