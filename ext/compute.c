@@ -160,15 +160,32 @@ static void legrad_method_from_opts(lg_legrad_req *r) {
   lg_method_options_key(r->method, r->opt, r->options_key, sizeof r->options_key);
 }
 
-int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
-                    lg_err *err) {
+/* The (image, text) arguments shared by every request parser: fills r->img/n_img/text.  Returns
+** -1 with err for an argument of the wrong type; else 0 with *null_img (0, 1 for NULL, or
+** LG_ROW_FAILED for an empty BLOB, its message in *img_err) and *null_text (0 or 1 for NULL). */
+static int parse_image_text(sqlite3_value *const args[4], const char *fn, lg_legrad_req *r,
+                            int *null_img, lg_err *img_err, int *null_text, lg_err *err) {
   memset(r, 0, sizeof *r);
   r->fn = fn;
+  *null_img = lg_arg_image(args[0], fn, 1, &r->img, &r->n_img, img_err);
+  if (*null_img == -1) { *err = *img_err; return -1; }
+  *null_text = lg_arg_text(args[1], fn, 2, &r->text, err);
+  return *null_text < 0 ? -1 : 0;
+}
+
+/* After the options are read (so on_error is known): 1 when the image or the text is NULL (the
+** result is NULL), LG_ROW_FAILED with err for an empty image BLOB (a bad row), 0 to go on. */
+static int null_or_empty_row(int null_img, int null_text, const lg_err *img_err, lg_err *err) {
+  if (null_text) return 1;
+  if (null_img == LG_ROW_FAILED) { *err = *img_err; return LG_ROW_FAILED; }
+  return null_img ? 1 : 0;
+}
+
+int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
+                    lg_err *err) {
   lg_err img_err;
-  int null_img = lg_arg_image(args[0], fn, 1, &r->img, &r->n_img, &img_err);
-  if (null_img == -1) { *err = img_err; return -1; }
-  int null_text = lg_arg_text(args[1], fn, 2, &r->text, err);
-  if (null_text < 0) return -1;
+  int null_img, null_text;
+  if (parse_image_text(args, fn, r, &null_img, &img_err, &null_text, err)) return -1;
   if (lg_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_RELU | LG_OPT_CACHE |
                     LG_OPT_ON_ERROR, fn, 4, &r->opts, err))
     return -1;
@@ -176,9 +193,8 @@ int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg
   int lt = args[2] ? sqlite3_value_type(args[2]) : SQLITE_NULL;
   if (lt == SQLITE_FLOAT || lt == SQLITE_BLOB)  /* type errors before any model is loaded */
     return lg_arg_layers(args[2], fn, 3, 1, &r->ls, err);
-  if (null_text) return 1;
-  if (null_img == LG_ROW_FAILED) { *err = img_err; return LG_ROW_FAILED; }  /* an empty BLOB */
-  if (null_img) return 1;
+  int skip = null_or_empty_row(null_img, null_text, &img_err, err);
+  if (skip) return skip;
   r->m = lg_conn_model(c, r->opts.model, fn, err);
   if (!r->m) return -1;
   if (lg_opts_geometry(&r->opts, r->m, fn, 4, &r->size, &r->mode, err)) return -1;
@@ -188,21 +204,16 @@ int lg_legrad_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg
 
 int lg_explain_parse(lg_conn *c, const char *fn, sqlite3_value *const args[4], lg_legrad_req *r,
                      lg_err *err) {
-  memset(r, 0, sizeof *r);
-  r->fn = fn;
   lg_err img_err;
-  int null_img = lg_arg_image(args[0], fn, 1, &r->img, &r->n_img, &img_err);
-  if (null_img == -1) { *err = img_err; return -1; }
-  int null_text = lg_arg_text(args[1], fn, 2, &r->text, err);
-  if (null_text < 0) return -1;
+  int null_img, null_text;
+  if (parse_image_text(args, fn, r, &null_img, &img_err, &null_text, err)) return -1;
   if (lg_arg_method(args[2], fn, 3, &r->method, err)) return -1;
   lg_method_opts mo;
   if (lg_explain_opts_parse(args[3], LG_OPT_MODEL | LG_OPT_SIZE | LG_OPT_RESIZE | LG_OPT_CACHE |
                             LG_OPT_ON_ERROR, r->method, fn, 4, &r->opts, &mo, err))
     return -1;
-  if (null_text) return 1;
-  if (null_img == LG_ROW_FAILED) { *err = img_err; return LG_ROW_FAILED; }  /* an empty BLOB */
-  if (null_img) return 1;
+  int skip = null_or_empty_row(null_img, null_text, &img_err, err);
+  if (skip) return skip;
   r->m = lg_conn_model(c, r->opts.model, fn, err);
   if (!r->m) return -1;
   if (lg_opts_geometry(&r->opts, r->m, fn, 4, &r->size, &r->mode, err)) return -1;

@@ -79,6 +79,15 @@ int lg_mask_decode(const void *png, size_t n, lg_mask *out, lg_err *err) {
     return lg_errf(err, "mask: not a PNG (expected an 8- or 16-bit greyscale PNG of object ids)");
   if (n > (size_t)INT32_MAX) return lg_errf(err, "mask: PNG of %zu bytes is too large", n);
   if (lg_png_check(png, n, "mask", NULL, err)) return -1;
+  unsigned char *copy = NULL;
+  size_t n_copy = 0;
+  if (lg_png_drop_empty_idat(png, n, &copy, &n_copy))
+    return lg_errf(err, "mask: out of memory for a %zu-byte PNG", n);
+  if (copy) {  /* the same PNG without empty IDAT chunks (which stb_image mishandles) */
+    int rc_copy = lg_mask_decode(copy, n_copy, out, err);
+    free(copy);
+    return rc_copy;
+  }
   if (!stbi_info_from_memory(png, (int)n, &w, &h, &comp))
     return lg_errf(err, "mask: cannot read PNG header: %s", stbi_failure_reason());
   if (comp != 1)

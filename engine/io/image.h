@@ -114,6 +114,10 @@ void lg_image_probe(const void *data, size_t n, lg_image_info *info);
 ** "who: ".  Returns 0 (also for input that is not a PNG with an IHDR: the decoder reports those),
 ** or -1 with err. */
 int lg_png_check(const void *png, size_t n, const char *who, const lg_stop *stop, lg_err *err);
+/* A malloc'ed copy of the PNG png[0..n) without its empty IDAT chunks in *out, or *out = NULL when
+** it has none (stb_image has undefined behaviour on an empty first IDAT chunk; they carry no data).
+** Returns 0, or -1 when out of memory. */
+int lg_png_drop_empty_idat(const void *png, size_t n, unsigned char **out, size_t *n_out);
 void lg_image_free(lg_image *img);
 
 /* Pillow's CMYK -> RGB conversion (cmyk2rgb): c' = (255-k) - (c*(255-k))/255 with Pillow's

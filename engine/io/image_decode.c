@@ -238,7 +238,9 @@ int lg_png_check(const void *png, size_t n, const char *who, const lg_stop *stop
   uint64_t total = 0;
   memset(&z, 0, sizeof z);
   if (inflateInit(&z) != Z_OK) return lg_errf(err, "%s: zlib initialisation failed", who);
-  for (size_t i = 8; i + 8 <= n && zrc != Z_STREAM_END; ) {  /* length, type, data, CRC */
+  /* Every chunk is walked, also after the zlib stream has ended: stb_image reads (and allocates
+  ** for) every IDAT chunk up to IEND. */
+  for (size_t i = 8; i + 8 <= n; ) {  /* length, type, data, CRC */
     uint32_t len = rd_be32(p + i);
     const uint8_t *type = p + i + 4, *data = p + i + 8;
     if (n - i < 12 || len > n - i - 12) {
@@ -255,7 +257,7 @@ int lg_png_check(const void *png, size_t n, const char *who, const lg_stop *stop
       break;
     }
     if (memcmp(type, "IEND", 4) == 0) break;
-    if (memcmp(type, "IDAT", 4) == 0 && limit) {
+    if (memcmp(type, "IDAT", 4) == 0 && limit && zrc == Z_OK) {
       z.next_in = (unsigned char *)data;
       z.avail_in = len;
       while (z.avail_in > 0 && zrc == Z_OK) {
@@ -274,12 +276,47 @@ int lg_png_check(const void *png, size_t n, const char *who, const lg_stop *stop
           break;
         }
       }
-      if (rc || (zrc != Z_OK && zrc != Z_STREAM_END)) break;  /* corrupt data: stb_image reports it */
+      if (rc) break;  /* corrupt zlib data (zrc < 0) stops the inflating, not the chunk walk:
+                      ** stb_image reports it */
     }
     i += 12 + (size_t)len;
   }
   inflateEnd(&z);
   return rc;
+}
+
+/* stb_image computes `idata + ioff` on its still-NULL IDAT buffer when the first IDAT chunk is empty
+** (undefined behaviour, found by fuzz_sql_eval); libpng and Pillow read such files, since an empty
+** IDAT chunk adds nothing to the zlib stream.  Copies the chunks of png[0..n) except the empty IDAT
+** ones into a malloc'ed *out (NULL when there is none to drop).  Chunks that run past the end stop the
+** copy (lg_png_check refuses those first).  Returns 0, or -1 when out of memory. */
+int lg_png_drop_empty_idat(const void *png, size_t n, unsigned char **out, size_t *n_out) {
+  const uint8_t *p = png;
+  *out = NULL;
+  *n_out = 0;
+  int any = 0;
+  for (size_t i = 8; i + 12 <= n && !any; i += 12 + (size_t)rd_be32(p + i)) {
+    if (rd_be32(p + i) > n - i - 12) break;
+    any = rd_be32(p + i) == 0 && memcmp(p + i + 4, "IDAT", 4) == 0;
+  }
+  if (!any) return 0;
+  unsigned char *q = malloc(n);
+  if (!q) return -1;
+  size_t m = 8, i = 8;
+  memcpy(q, p, 8);
+  for (; i + 12 <= n; ) {
+    size_t len = rd_be32(p + i);
+    if (len > n - i - 12) break;
+    if (!(len == 0 && memcmp(p + i + 4, "IDAT", 4) == 0)) {
+      memcpy(q + m, p + i, 12 + len);
+      m += 12 + len;
+    }
+    i += 12 + len;
+  }
+  memcpy(q + m, p + i, n - i);  /* whatever follows the last whole chunk, as it was */
+  *out = q;
+  *n_out = m + (n - i);
+  return 0;
 }
 
 /* For an uncompressed BMP: 1 when the pixel array announced by the header fits in n bytes,
@@ -780,6 +817,15 @@ int lg_image_decode_limited(const void *data, size_t n, const lg_image_limits *l
                    "%zu bytes)", n);
   }
   if (fmt == FMT_WEBP) return webp_decode(p, n, &d, out, err);
+  if (fmt == FMT_PNG) {
+    unsigned char *copy = NULL;
+    size_t n_copy = 0;
+    if (lg_png_drop_empty_idat(p, n, &copy, &n_copy))
+      return lg_errf(err, "lg_image_decode: out of memory for a %zu-byte PNG", n);
+    int rc = stb_decode(fmt, copy ? copy : p, copy ? n_copy : n, &d, out, err);
+    free(copy);
+    return rc;
+  }
   if (fmt != FMT_JPEG) return stb_decode(fmt, p, n, &d, out, err);
 
   /* JPEG: the SOF size and the scan count come from the marker structure before libjpeg runs */

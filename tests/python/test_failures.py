@@ -64,7 +64,7 @@ def test_legrad_failures(sdb):
                    x["image_hash"]) == bad_id
         assert x["message"].endswith("hash %s]" % x["image_hash"])
     assert f[0]["message"] == (
-        "legrad(): argument 1 (image) could not be decoded: cannot decode the PNG image (outofdata) "
+        "legrad(): argument 1 (image) could not be decoded: PNG image is truncated (its IDAT chunk announces 3351 bytes, 19 remain) "
         "[image: 60 bytes, png 70x50, hash %s]" % f[0]["image_hash"])
     assert f[1]["message"] == (
         "legrad(): argument 1 (image) could not be decoded: cannot decode the WebP image (invalid "
@@ -79,11 +79,11 @@ def test_on_error_default_stops_with_the_row_identified(sdb):
     batch(sdb)
     h = one(sdb, "SELECT legrad_image_hash(?)", TRUNCATED_PNG)
     raises(sdb, "SELECT id, legrad(img, 'a cat') FROM photos", (),
-           "legrad(): argument 1 (image) could not be decoded: cannot decode the PNG image "
-           "(outofdata) [image: 60 bytes, png 70x50, hash %s]" % h)
+           "legrad(): argument 1 (image) could not be decoded: PNG image is truncated (its "
+           "IDAT chunk announces 3351 bytes, 19 remain) [image: 60 bytes, png 70x50, hash %s]" % h)
     raises(sdb, "SELECT legrad(img, 'a cat', -2, '{\"on_error\": \"error\"}') FROM photos WHERE id = 2",
-           (), "legrad(): argument 1 (image) could not be decoded: cannot decode the PNG image "
-           "(outofdata) [image: 60 bytes, png 70x50, hash %s]" % h)
+           (), "legrad(): argument 1 (image) could not be decoded: PNG image is truncated (its "
+           "IDAT chunk announces 3351 bytes, 19 remain) [image: 60 bytes, png 70x50, hash %s]" % h)
     # Recorded too, as a failure that stopped its statement.
     assert [(x["action"], x["image_hash"]) for x in failures(sdb)] == [("error", h), ("error", h)]
 
@@ -109,8 +109,8 @@ def test_on_error_every_computing_function(sdb):
     emb = [x for x in failures(sdb) if x["function"] == "clip_image_embedding"]
     assert {x["prompt"] for x in emb} == {None}
     raises(sdb, "SELECT clip_image_embedding(img) FROM photos", (),
-           "clip_image_embedding(): argument 1 (image) could not be decoded: cannot decode the PNG "
-           "image (outofdata) [image: 60 bytes, png 70x50, hash %s]"
+           "clip_image_embedding(): argument 1 (image) could not be decoded: PNG image is "
+           "truncated (its IDAT chunk announces 3351 bytes, 19 remain) [image: 60 bytes, png 70x50, hash %s]"
            % one(sdb, "SELECT legrad_image_hash(?)", TRUNCATED_PNG))
 
 
@@ -134,8 +134,8 @@ def test_on_error_every_method(sdb):
     # The default stops the statement with the row identified, for every method.
     for name in names:
         raises(sdb, "SELECT legrad_explain(img, 'a cat', ?) FROM photos", (name,),
-               "legrad_explain(): argument 1 (image) could not be decoded: cannot decode the PNG "
-               "image (outofdata) [image: 60 bytes, png 70x50, hash %s]"
+               "legrad_explain(): argument 1 (image) could not be decoded: PNG image is "
+               "truncated (its IDAT chunk announces 3351 bytes, 19 remain) [image: 60 bytes, png 70x50, hash %s]"
                % one(sdb, "SELECT legrad_image_hash(?)", TRUNCATED_PNG))
     assert [x["action"] for x in failures(sdb)[-len(names):]] == ["error"] * len(names)
     # A query error stays an error.
