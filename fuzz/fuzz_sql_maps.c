@@ -10,13 +10,7 @@
 ** reports and leaks are findings.  Built with -DSQLITE_CORE against the system libsqlite3
 ** (the fuzz_sql_% rule of the Makefile).
 */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#include <zlib.h>
-
-#include "ext.h"
-#include "mapblob.h"
+#include "fuzz_sql_blob.h"
 
 static const char *const STATEMENTS[] = {
     "SELECT legrad_map_info(?1)",
@@ -36,41 +30,8 @@ static const char *const STATEMENTS[] = {
 };
 #define N_STATEMENTS (sizeof STATEMENTS / sizeof STATEMENTS[0])
 
-/* A map blob whose final map would be large only slows the fuzzer down: skip those for the
-** statements that render at the input size or at the source size. */
-static int map_too_big(const unsigned char *b, size_t n) {
-  lg_map m;
-  if (lg_map_decode(b, n, &m, NULL)) return 0;
-  int big = (int64_t)m.gh * m.patch * m.gw * m.patch > 256 * 256 ||
-            (int64_t)m.frame.src_w * m.frame.src_h > 256 * 256;
-  lg_map_free(&m);
-  return big;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 1) return 0;
-  unsigned pick = (data[0] & 15u) % N_STATEMENTS;
-  size_t n = size - 1;
-  unsigned char *arg = malloc(n ? n : 1);
-  if (!arg) return 0;
-  memcpy(arg, data + 1, n);
-  if ((data[0] & 0x80) && n >= 8) {
-    uint32_t c = (uint32_t)crc32(0L, arg, (uInt)(n - 4));
-    for (int i = 0; i < 4; i++) arg[n - 4 + i] = (unsigned char)(c >> (8 * i));
-  }
-  if ((pick == 3 || pick == 11) && map_too_big(arg, n)) { free(arg); return 0; }
-  sqlite3 *db = NULL;
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_open(":memory:", &db) == SQLITE_OK && lg_register_map_functions(db) == SQLITE_OK &&
-      lg_register_metric_functions(db) == SQLITE_OK &&
-      sqlite3_prepare_v2(db, STATEMENTS[pick], -1, &st, NULL) == SQLITE_OK) {
-    sqlite3_bind_blob(st, 1, arg, (int)n, SQLITE_STATIC);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      (void)sqlite3_column_bytes(st, 0);
-    }
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  free(arg);
-  return 0;
+  /* statements 3 and 11 render the map at its input or source size */
+  return fuzz_sql_blob_run(data, size, STATEMENTS, N_STATEMENTS,
+                           15u, (1u << 3) | (1u << 11), lg_register_metric_functions);
 }

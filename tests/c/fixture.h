@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "safetensors.h"
 
 static inline float *fixture_get(const lg_st *fx, const char *name, int64_t *n) {
@@ -19,6 +20,23 @@ static inline float *fixture_get(const lg_st *fx, const char *name, int64_t *n) 
   if (!t) return NULL;
   float *buf = malloc((size_t)(t->numel ? t->numel : 1) * sizeof *buf);
   if (buf && lg_st_read_f32(t, buf, NULL)) { free(buf); return NULL; }
+  if (n) *n = t->numel;
+  return buf;
+}
+
+/* As fixture_get, but a missing or unreadable tensor is a failed check naming file and tensor;
+** *n (may be NULL) gets numel. */
+static inline float *fixture_tensor(const lg_st *st, const char *file, const char *name, int64_t *n) {
+  const lg_st_tensor *t = lg_st_find(st, name);
+  CHECK(t != NULL, "%s: tensor '%s' missing", file, name);
+  if (!t) return NULL;
+  float *buf = malloc((size_t)(t->numel ? t->numel : 1) * sizeof(float));
+  lg_err err = {{0}};
+  if (!buf || lg_st_read_f32(t, buf, &err)) {
+    CHECK(0, "%s: reading '%s': %s", file, name, err.msg);
+    free(buf);
+    return NULL;
+  }
   if (n) *n = t->numel;
   return buf;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "check.h"
+#include "fixture.h"
 #include "clip.h"
 #include "legrad.h"
 #include "method.h"
@@ -20,21 +21,6 @@
 #define FIX_DIR "tests/fixtures/legrad"
 #define MODEL_DIR "tests/fixtures/models"
 
-/* Reads tensor `name` of st into a malloc'ed float array; *n gets numel.  NULL on failure. */
-static float *fixture_tensor(const lg_st *st, const char *file, const char *name, int64_t *n) {
-  const lg_st_tensor *t = lg_st_find(st, name);
-  CHECK(t != NULL, "%s: tensor '%s' missing", file, name);
-  if (!t) return NULL;
-  float *buf = malloc((size_t)(t->numel ? t->numel : 1) * sizeof(float));
-  lg_err err = {{0}};
-  if (!buf || lg_st_read_f32(t, buf, &err)) {
-    CHECK(0, "%s: reading '%s': %s", file, name, err.msg);
-    free(buf);
-    return NULL;
-  }
-  if (n) *n = t->numel;
-  return buf;
-}
 
 /* Opens a fixture file; on failure counts a failed check naming the regeneration script. */
 static int fixture_open(lg_st *st, const char *file) {

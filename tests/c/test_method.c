@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "check.h"
+#include "fixture.h"
 #include "clip.h"
 #include "method.h"
 #include "safetensors.h"
@@ -13,21 +14,6 @@
 #define MODEL_DIR "tests/fixtures/models"
 #define FIX_DIR "tests/fixtures/methods"
 
-/* Reads tensor name of a fixture into a malloc'ed float array (NULL + a failed check if absent). */
-static float *fixture_tensor(const lg_st *st, const char *file, const char *name, int64_t *n) {
-  const lg_st_tensor *t = lg_st_find(st, name);
-  CHECK(t != NULL, "%s: tensor '%s' missing", file, name);
-  if (!t) return NULL;
-  float *buf = malloc((size_t)(t->numel ? t->numel : 1) * sizeof(float));
-  lg_err err = {{0}};
-  if (!buf || lg_st_read_f32(t, buf, &err)) {
-    CHECK(0, "%s: reading '%s': %s", file, name, err.msg);
-    free(buf);
-    return NULL;
-  }
-  if (n) *n = t->numel;
-  return buf;
-}
 
 /* One fixture of tests/reference/ref_methods.py: the method's grid (for 1 and 3 prompts: the
 ** methods are prompt-independent, every prompt gets the same grid) within 1e-5 of the largest
